@@ -14,22 +14,26 @@ from crawler.items import Image
 TAIPEI = timezone(timedelta(hours=8))
 ALLOWED_TAGS = {"p", "figure", "img", "figcaption", "a"}
 ALLOWED_ATTRIBUTES = {"a": {"href"}, "img": {"src", "alt"}}
+# C0 controls (bar tab and newlines) and DEL: lxml keeps them in text and no page means them.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Pages are UTF-8 (the 2023 captures declare no charset early enough to guess); libxml2 also
+# parses bytes with a fixed encoding about twice as fast as a str.
+_UTF8_PARSER = lxml.html.HTMLParser(encoding="utf-8")
 
 
 def parse_html(html: str | bytes) -> lxml.html.HtmlElement:
-    """Parse a page; bytes are UTF-8 (the 2023 pages declare no charset early enough to guess)."""
-    if isinstance(html, bytes):
-        html = html.decode("utf-8", errors="replace")
-    html = _CONTROL_CHARS.sub("", html)
+    """Parse a page given as UTF-8 bytes or as text."""
+    if isinstance(html, str):
+        html = html.encode("utf-8", errors="replace")
     if not html.strip():
-        html = "<html></html>"
-    return lxml.html.document_fromstring(html)
+        html = b"<html></html>"
+    return lxml.html.document_fromstring(html, parser=_UTF8_PARSER)
 
 
 def text_of(element) -> str:
     """Visible text of an element with whitespace runs collapsed (U+3000 kept)."""
-    return re.sub(r"[ \t\r\n\f\v\u00a0]+", " ", element.text_content()).strip()
+    text = _CONTROL_CHARS.sub("", element.text_content())
+    return re.sub(r"[ \t\r\n\f\v\u00a0]+", " ", text).strip()
 
 
 def meta_content(tree, *selectors: str) -> str | None:

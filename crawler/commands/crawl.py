@@ -1,0 +1,70 @@
+"""`scrapy crawl` with exit statuses a scheduler (or a shell script) can rely on.
+
+* 0: the crawl ran and its recorded run succeeded;
+* 1: the run failed (extraction health, discovery, interruption... see crawler/runs.py), or the
+  crawl could not start (the archive cannot be opened: one line on stderr, no traceback);
+* 2: bad spider name or spider arguments (the spiders raise ValueError from __init__ with a
+  one-line message, e.g. a malformed `since`): that line on stderr, no traceback.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from scrapy.commands.crawl import Command as ScrapyCrawlCommand
+
+from storage.errors import ArchiveError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class Command(ScrapyCrawlCommand):
+    def run(self, args, opts) -> None:
+        if len(args) != 1:
+            super().run(args, opts)  # Scrapy's usage errors
+            return
+        assert self.crawler_process is not None and self.settings is not None
+        self.settings.set("NEWSARCHIVE_SPIDER_ARGS", dict(opts.spargs), priority="cmdline")
+        try:
+            crawler = self._create_crawler(args[0])
+        except KeyError:
+            names = ", ".join(sorted(self.crawler_process.spider_loader.list()))
+            sys.stderr.write(f"scrapy crawl: error: unknown spider {args[0]!r} (available: {names})\n")
+            self.exitcode = EXIT_USAGE
+            return
+        startup_errors: list[BaseException] = []
+        self._watch(self.crawler_process.crawl(crawler, **opts.spargs), startup_errors)
+        self.crawler_process.start()
+        if startup_errors:
+            self.exitcode = self._report(startup_errors[0], crawler)
+        elif self.crawler_process.bootstrap_failed:
+            self.exitcode = EXIT_FAILED
+        elif crawler.stats.get_value("newsarchive/run_status") != "succeeded":
+            self.exitcode = EXIT_FAILED
+
+    @staticmethod
+    def _watch(started, errors: list[BaseException]) -> None:
+        """Collect the exception a crawl ends with (a Deferred or an asyncio Task, depending on
+        the reactor), so it is reported here as one line instead of as a logged traceback."""
+        if isinstance(started, asyncio.Future):
+            def done(task: asyncio.Future) -> None:
+                if not task.cancelled() and task.exception() is not None:
+                    errors.append(task.exception())
+
+            started.add_done_callback(done)
+        else:
+            def failed(failure) -> None:
+                errors.append(failure.value)
+
+            started.addErrback(failed)
+
+    @staticmethod
+    def _report(error: BaseException, crawler) -> int:
+        if isinstance(error, ValueError) and getattr(crawler, "spider", None) is None:
+            sys.stderr.write(f"scrapy crawl: error: {error}\n")
+            return EXIT_USAGE
+        if isinstance(error, ArchiveError):
+            sys.stderr.write(f"scrapy crawl: error: cannot open the archive: {error}\n")
+            return EXIT_FAILED
+        raise error

@@ -1,0 +1,402 @@
+"""The periodic crawl service: an APScheduler 3 `BlockingScheduler` launching `scrapy crawl` processes.
+
+Each run: the service creates the run row, starts `python -m scrapy crawl <spider> ...
+-s NEWSARCHIVE_RUN_ID=<id>` as its own process (the crawl adopts and finishes that row), waits,
+and if the crawl died, hung past its timeout or was interrupted, records the run `failed` with
+the reason. Scrapy is never imported here: its reactor lives only in the crawl processes.
+
+Jobs live in a SQLAlchemy job store inside the archive database, so a run missed while the
+service was down is known on return and runs once (coalesced). The schedule file stays the truth:
+on start, stored jobs are matched to it by id, and jobs no longer in it are removed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+import psutil
+from apscheduler.events import EVENT_SCHEDULER_START
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from scheduler.lock import LockError, ServiceLock
+from scheduler.schedule import JobSpec, ScheduleError, format_duration, load_schedule
+
+log = logging.getLogger("newsarchive.scheduler")
+
+CRAWL_SETTINGS_MODULE = "crawler.settings"
+JOB_FUNCTION = "scheduler.service:run_scheduled_job"
+STOP_GRACE = 10.0  # seconds a crawl gets after SIGINT to close its spider...
+KILL_GRACE = 5.0  # ...and after SIGTERM, before SIGKILL
+RUN_COUNTS = ("articles_new", "articles_updated", "articles_unchanged", "items_dropped",
+              "requests", "pages_fetched")
+STALE_RUN_SCAN = 10_000  # recent runs checked on start for rows a crash left `running`
+
+# The running service of this process: stored jobs refer to `run_scheduled_job` by name, not to it.
+_service: SchedulerService | None = None
+
+
+def run_service(config_path: str | None, database_url: str) -> int:
+    """Run the service in the foreground until SIGTERM/SIGINT; returns the exit status.
+
+    Errors the operator can fix (bad schedule, archive unreachable, another scheduler running)
+    are one line on stderr and a non-zero status.
+    """
+    _configure_logging()
+    try:
+        specs = load_schedule(config_path)
+    except ScheduleError as exc:
+        return _fail(str(exc), status=2)
+    try:
+        database_url = _with_driver(database_url)
+    except ArgumentError:
+        return _fail(f"not a database URL: {database_url!r}")
+    try:
+        lock = ServiceLock.acquire(database_url)
+    except LockError as exc:
+        return _fail(str(exc))
+    try:
+        return _run_locked(specs, database_url, lock)
+    finally:
+        lock.release()
+
+
+def run_scheduled_job(job_id: str) -> None:
+    """What every stored job calls (in an executor thread)."""
+    if _service is None:
+        raise RuntimeError("no scheduler service is running in this process")
+    _service.run_job(job_id)
+
+
+def _run_locked(specs: list[JobSpec], database_url: str, lock: ServiceLock) -> int:
+    global _service
+    from storage.archive import Archive
+    from storage.errors import ArchiveError
+
+    try:
+        archive = Archive.open(database_url)
+    except ArchiveError as exc:
+        return _fail(str(exc))
+    try:
+        failed = fail_stale_runs(archive)
+        if failed:
+            log.warning("marked %d run(s) left running by a previous scheduler as failed", failed)
+        service = SchedulerService(specs, database_url, archive)
+        _service = service
+        log.info("scheduler started: %d job(s), archive %s, %s",
+                 len(specs), make_url(database_url).render_as_string(hide_password=True),
+                 lock.description)
+        service.run()
+    except SQLAlchemyError as exc:
+        return _fail(f"archive database error: {_one_line(getattr(exc, 'orig', None) or exc)}")
+    finally:
+        _service = None
+        archive.close()
+    log.info("scheduler stopped")
+    return 0
+
+
+def fail_stale_runs(archive) -> int:
+    """Runs left `running` by a dead process (a crashed service or crawl) become failed.
+
+    We hold the single-instance lock, so no other scheduler owns them; a run whose recorded
+    process is still a live crawl (e.g. a manual `scrapy crawl`) is left alone.
+    """
+    running = [run for run in archive.list_runs(limit=STALE_RUN_SCAN) if run["status"] == "running"]
+    alive = [run["id"] for run in running if _is_live_crawl(run.get("pid"))]
+    if len(alive) == len(running):
+        return 0
+    return archive.fail_running_runs("interrupted: scheduler restarted", exclude=alive)
+
+
+def _is_live_crawl(pid: int | None) -> bool:
+    """Whether `pid` is a running crawl (a scheduler's own pid is dead: we hold the lock)."""
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and "scrapy" in " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+class Crawl:
+    """One crawl process, and why the service stopped it if it did."""
+
+    def __init__(self, run_id: int, process: subprocess.Popen) -> None:
+        self.run_id = run_id
+        self.process = process
+        self.stop_reason: str | None = None
+
+    def signal(self, signum: int) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+
+def stop_crawls(crawls: list[Crawl], reason: str, *, grace: float = STOP_GRACE) -> None:
+    """SIGINT (Scrapy closes the spider), then SIGTERM, then SIGKILL, until every crawl has exited."""
+    for crawl in crawls:
+        if crawl.stop_reason is None:
+            crawl.stop_reason = reason
+    for signum, wait in ((signal.SIGINT, grace), (signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
+        running = [crawl for crawl in crawls if crawl.process.poll() is None]
+        if not running:
+            return
+        for crawl in running:
+            crawl.signal(signum)
+        deadline = None if wait is None else time.monotonic() + wait
+        for crawl in running:
+            try:
+                crawl.process.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+
+
+class SchedulerService:
+    def __init__(self, specs: list[JobSpec], database_url: str, archive) -> None:
+        self.specs = {spec.id: spec for spec in specs}
+        self.database_url = database_url
+        self.archive = archive
+        self.crawl_env = {
+            **os.environ,
+            "SCRAPY_SETTINGS_MODULE": CRAWL_SETTINGS_MODULE,
+            "NEWSARCHIVE_DATABASE_URL": database_url,
+        }
+        self._archive_lock = threading.Lock()  # the archive object is shared by job threads
+        self._state = threading.Condition()  # guards the fields below
+        self._stopping = False
+        self._crawls: dict[int, Crawl] = {}
+        self._open_runs: set[int] = set()
+        self._active_jobs = 0
+        self._stopper: threading.Thread | None = None
+        self.scheduler = BlockingScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=database_url, engine_options=_engine_options(database_url))},
+            executors={"default": ThreadPoolExecutor(max_workers=max(1, len(specs)))},
+            timezone=timezone.utc,
+        )
+        self.scheduler.add_listener(self._on_start, EVENT_SCHEDULER_START)
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def run(self) -> None:
+        """Blocks until a stop is requested, then waits for every crawl to be recorded."""
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            if not self._stopping:
+                self.scheduler.start()
+            self._wait_for_jobs()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def request_stop(self) -> None:
+        with self._state:
+            if self._stopper is not None:
+                return
+            self._stopper = threading.Thread(target=self._stop, name="scheduler-stop")
+        self._stopper.start()
+
+    def _on_signal(self, signum, frame) -> None:
+        # Runs in the main thread between bytecodes: hand the work to threads.
+        if self._stopper is None:
+            self.request_stop()
+        else:
+            threading.Thread(target=self._kill_crawls, name="scheduler-kill").start()
+
+    def _stop(self) -> None:
+        with self._state:
+            self._stopping = True
+            crawls = list(self._crawls.values())
+        log.info("stopping: %d crawl(s) running", len(crawls))
+        try:
+            self.scheduler.shutdown(wait=False)
+        except SchedulerNotRunningError:
+            pass
+        stop_crawls(crawls, "interrupted: scheduler stopped")
+
+    def _kill_crawls(self) -> None:
+        with self._state:
+            crawls = list(self._crawls.values())
+        log.warning("stop requested again: killing %d crawl(s) now", len(crawls))
+        stop_crawls(crawls, "interrupted: scheduler stopped", grace=0)
+
+    def _wait_for_jobs(self) -> None:
+        deadline = time.monotonic() + STOP_GRACE + KILL_GRACE + 10
+        with self._state:
+            while self._active_jobs and time.monotonic() < deadline:
+                self._state.wait(0.2)
+            leftover = sorted(self._open_runs)
+        for run_id in leftover:  # a job thread that never came back must not leave its run `running`
+            self._finish_failed(run_id, "interrupted: scheduler stopped")
+
+    def _on_start(self, event) -> None:
+        """Make the job store match the schedule file (runs in the main thread before any job)."""
+        if self._stopping:
+            self.scheduler.shutdown(wait=False)
+            return
+        stored = {job.id: job for job in self.scheduler.get_jobs()}
+        for job_id in stored.keys() - self.specs.keys():
+            self.scheduler.remove_job(job_id)
+            log.info("job %s removed: no longer in the schedule", job_id)
+        now = datetime.now(timezone.utc)
+        for spec in self.specs.values():
+            options = {"func": JOB_FUNCTION, "args": [spec.id], "name": f"{spec.id} ({spec.when})",
+                       "coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+            job = stored.get(spec.id)
+            if job is not None and job.name == options["name"] and job.next_run_time is not None:
+                # Same schedule: keep the stored next run time, so a run missed while down happens now.
+                job = self.scheduler.modify_job(spec.id, **options)
+                if job.next_run_time < now:
+                    log.info("job %s: missed its run at %s while the service was down; running it now",
+                             spec.id, job.next_run_time.isoformat(timespec="seconds"))
+            else:
+                job = self.scheduler.add_job(trigger=spec.trigger(), id=spec.id,
+                                             replace_existing=True, **options)
+            log.info("job %s: %s %s, timeout %s", spec.id, spec.spider, spec.when,
+                     format_duration(spec.timeout))
+
+    # --- one run ---------------------------------------------------------------------------
+    def run_job(self, job_id: str) -> None:
+        spec = self.specs.get(job_id)
+        with self._state:
+            if self._stopping or spec is None:
+                return
+            self._active_jobs += 1
+        try:
+            self._run_crawl(spec)
+        except Exception:
+            log.exception("job %s: the scheduler failed to run it", job_id)
+        finally:
+            with self._state:
+                self._active_jobs -= 1
+                self._state.notify_all()
+
+    def _run_crawl(self, spec: JobSpec) -> None:
+        try:
+            with self._archive_lock:
+                run_id = self.archive.start_run(spec.spider, spec.args, pid=os.getpid())
+        except Exception as exc:
+            log.error("job %s: run not started, the archive is unavailable: %s", spec.id, _one_line(exc))
+            return
+        started = time.monotonic()
+        argv = spec.command(sys.executable, run_id)
+        with self._state:
+            self._open_runs.add(run_id)
+            crawl = None
+            if not self._stopping:
+                try:
+                    process = subprocess.Popen(argv, env=self.crawl_env, stdin=subprocess.DEVNULL,
+                                               start_new_session=True)  # a terminal's Ctrl-C reaches only the service
+                except OSError as exc:
+                    launch_error = f"cannot start the crawl: {exc.strerror or exc}"
+                else:
+                    crawl = self._crawls[run_id] = Crawl(run_id, process)
+            else:
+                launch_error = "interrupted: scheduler stopped before the crawl started"
+        try:
+            if crawl is None:
+                self._finish_failed(run_id, launch_error)
+                self._log_finished(spec, run_id, started)
+                return
+            log.info("run %d [%s]: started %s (pid %d)", run_id, spec.id,
+                     " ".join(argv[argv.index("scrapy"):]), crawl.process.pid)
+            try:
+                crawl.process.wait(spec.timeout.total_seconds())
+            except subprocess.TimeoutExpired:
+                log.error("run %d [%s]: still running after %s: stopping it", run_id, spec.id,
+                          format_duration(spec.timeout))
+                stop_crawls([crawl], f"timeout: still running after {format_duration(spec.timeout)}")
+            self._record_exit(run_id, crawl)
+            self._log_finished(spec, run_id, started)
+        finally:
+            with self._state:
+                self._crawls.pop(run_id, None)
+                self._open_runs.discard(run_id)
+
+    def _record_exit(self, run_id: int, crawl: Crawl) -> None:
+        """The crawl finishes its own run; make it `failed` when it could not or was stopped."""
+        returncode = crawl.process.wait()
+        with self._archive_lock:
+            run = self.archive.get_run(run_id)
+        if run is None:
+            log.error("run %d: its row disappeared from the archive", run_id)
+            return
+        if crawl.stop_reason is None and run["status"] != "running":
+            return
+        error = crawl.stop_reason or _exit_reason(returncode)
+        if run["status"] != "running" and run.get("error") and run["error"] not in error:
+            error = f"{error}; crawl reported: {run['error']}"
+        self._finish_failed(run_id, error, run)
+
+    def _finish_failed(self, run_id: int, error: str, run: dict | None = None) -> None:
+        counts = {name: (run or {}).get(name) or 0 for name in RUN_COUNTS}
+        with self._archive_lock:
+            self.archive.finish_run(run_id, status="failed", error=error,
+                                    stats=(run or {}).get("stats"), **counts)
+
+    def _log_finished(self, spec: JobSpec, run_id: int, started: float) -> None:
+        with self._archive_lock:
+            run = self.archive.get_run(run_id) or {"status": "unknown"}
+        seconds = time.monotonic() - started
+        counts = (f"{run.get('articles_new') or 0} new, {run.get('articles_updated') or 0} updated, "
+                  f"{run.get('articles_unchanged') or 0} unchanged, {run.get('items_dropped') or 0} dropped, "
+                  f"{run.get('requests') or 0} requests")
+        if run["status"] == "succeeded":
+            log.info("run %d [%s]: succeeded in %.1fs: %s", run_id, spec.id, seconds, counts)
+        else:
+            log.error("run %d [%s]: %s in %.1fs: %s (%s)", run_id, spec.id, str(run["status"]).upper(),
+                      seconds, run.get("error") or "no error recorded", counts)
+
+
+def _exit_reason(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"crawl killed by {name} before finishing its run"
+    return f"crawl exited with status {returncode} without finishing its run"
+
+
+def _with_driver(database_url: str) -> str:
+    """`postgresql://` means psycopg 3 here as in the archive (SQLAlchemy would pick psycopg2)."""
+    url = make_url(database_url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+def _engine_options(database_url: str) -> dict:
+    if make_url(database_url).get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": 30}}  # wait out crawls' write batches instead of failing
+    return {"pool_pre_ping": True}  # survive a database restart
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler's per-execution INFO lines would double ours; keep its warnings (skipped runs).
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _fail(message: str, *, status: int = 1) -> int:
+    print(f"newsarchive scheduler: {_one_line(message)}", file=sys.stderr)
+    return status
+
+
+def _one_line(value) -> str:
+    return " ".join(str(value).split())

@@ -1,0 +1,390 @@
+"""Import and export of the archive: JSON lines, CSV, Parquet and Jekyll posts.
+
+Everything streams: exports write rows as `Archive.iter_articles` yields them (Parquet in
+row-group batches), imports read line by line. An import first validates (and cleans) the
+whole input into a spooled temporary file and only then writes, so a bad line anywhere leaves
+the archive exactly as it was, while a large valid file still needs constant memory.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from crawler.extract.common import sanitize_html
+from crawler.cleaning import clean_article
+from crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, Article
+from crawler.validation import validate_article as validation_problems
+from storage.errors import ArchiveError, MalformedArticle
+
+ARCHIVE_FIELDS = ("first_seen_at", "last_seen_at", "version", "content_hash")
+EXPORT_FIELDS = ARTICLE_FIELDS + ARCHIVE_FIELDS
+LIST_FIELDS = ("tags", "authors", "editors", "images")
+FORMATS = ("jsonl", "csv", "parquet", "jekyll")
+STDOUT_FORMATS = ("jsonl", "csv")
+IMPORT_BATCH_SIZE = 1000
+PARQUET_ROW_GROUP = 1000
+OUTLET_NAMES = {"cna": "中央社CNA", "ettoday": "ETtoday新聞雲"}
+
+
+
+class InvalidInput(ArchiveError):
+    """An import line that cannot be archived; str() names the line and the problem."""
+
+
+# ---------------------------------------------------------------------------------------------
+# import
+
+
+@dataclass
+class ImportSummary:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.new + self.updated + self.unchanged
+
+    def __str__(self) -> str:
+        return (f"imported {self.total}: new {self.new}, updated {self.updated}, "
+                f"unchanged {self.unchanged}")
+
+
+def check_shape(data: Any) -> None:
+    """ValueError unless `data` is an object of interface fields with values of the right types.
+
+    Archive fields (as in `export --format jsonl`) are allowed and ignored; any other field is
+    an error rather than silently dropped, so nothing in the input goes missing unnoticed.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {_json_type(data)}")
+    unknown = [k for k in data if k not in ARTICLE_FIELDS and k not in ARCHIVE_FIELDS]
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}")
+    for name in REQUIRED_FIELDS:
+        if data.get(name) is None:
+            raise ValueError(f"missing required field {name!r}")
+    for name, value in data.items():
+        if value is None or name in ARCHIVE_FIELDS:
+            continue
+        if name in ("tags", "authors", "editors"):
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ValueError(f"field {name!r} must be a list of strings")
+        elif name == "images":
+            if not (isinstance(value, list) and all(_is_image(v) for v in value)):
+                raise ValueError('field \'images\' must be a list of {"url": str, "caption": str or null}')
+        elif not isinstance(value, str):
+            raise ValueError(f"field {name!r} must be a string, got {_json_type(value)}")
+
+
+def _is_image(value: Any) -> bool:
+    return (isinstance(value, dict) and set(value) <= {"url", "caption"}
+            and isinstance(value.get("url"), str)
+            and (value.get("caption") is None or isinstance(value["caption"], str)))
+
+
+def prepare_article(data: Any) -> dict:
+    """The article to store for one input object: shape checked, cleaned and validated exactly
+    as a crawled item is, defaults filled in; ValueError saying what is wrong otherwise."""
+    check_shape(data)
+    article = clean_article({k: v for k, v in data.items() if k in ARTICLE_FIELDS and v is not None})
+    problems = validation_problems(article)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return Article.from_dict(article).to_dict()
+
+
+def iter_valid_articles(lines: Iterable[bytes]) -> Iterator[tuple[int, dict]]:
+    """(line number, validated and cleaned article) of JSON-lines input; InvalidInput at the
+    first bad line."""
+    for number, raw in enumerate(lines, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"line {number}: not valid UTF-8") from None
+        text = text.rstrip("\r\n")
+        if number == 1:
+            text = text.removeprefix("\ufeff")
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"line {number}: malformed JSON: {exc.msg} (column {exc.colno})") from None
+        try:
+            article = prepare_article(data)
+        except ValueError as exc:
+            raise InvalidInput(f"line {number}: {exc}") from None
+        yield number, article
+
+
+@contextmanager
+def validated_import(lines: Iterable[bytes]) -> Iterator[IO[bytes]]:
+    """A temporary file holding every article of the input, validated and cleaned.
+
+    It is complete before anything is written, so a malformed line anywhere leaves the archive
+    untouched (the database is not even opened), yet a large input needs constant memory.
+    """
+    with tempfile.TemporaryFile(mode="w+b", prefix="newsarchive-import-") as spool:
+        for number, article in iter_valid_articles(lines):
+            spool.write(json.dumps([number, article], ensure_ascii=False).encode("utf-8") + b"\n")
+        spool.seek(0)
+        yield spool
+
+
+def store_articles(archive, spool: IO[bytes], *, batch_size: int = IMPORT_BATCH_SIZE,
+                   progress: Callable[[int], None] | None = None) -> ImportSummary:
+    """Store the articles of a `validated_import` file through `archive.store_many`, in batches."""
+    summary = ImportSummary()
+    batch: list[tuple[int, dict]] = []
+    for line in spool:
+        batch.append(json.loads(line))
+        if len(batch) >= batch_size:
+            _store(archive, batch, summary, progress)
+            batch = []
+    if batch:
+        _store(archive, batch, summary, progress)
+    return summary
+
+
+def _store(archive, batch: list[tuple[int, dict]], summary: ImportSummary,
+           progress: Callable[[int], None] | None) -> None:
+    try:
+        outcomes = archive.store_many([article for _, article in batch])
+    except MalformedArticle as exc:
+        raise InvalidInput(f"line {batch[exc.index][0]}: {exc}") from None
+    for outcome in outcomes:
+        value = getattr(outcome, "value", outcome)
+        setattr(summary, value, getattr(summary, value) + 1)
+    if progress is not None:
+        progress(summary.total)
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+
+def export_record(row: Mapping) -> dict:
+    """The jsonl export object of an archived article: interface fields, then archive fields."""
+    return {name: _plain(row.get(name)) for name in EXPORT_FIELDS}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def write_jsonl(rows: Iterable[Mapping], out: IO[str]) -> int:
+    count = 0
+    for row in rows:
+        out.write(json.dumps(export_record(row), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def write_csv(rows: Iterable[Mapping], out: IO[str]) -> int:
+    """RFC 4180 CSV with a header row; list fields as JSON strings, null as an empty cell."""
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_FIELDS)
+    count = 0
+    for row in rows:
+        record = export_record(row)
+        writer.writerow([_csv_cell(name, record[name]) for name in EXPORT_FIELDS])
+        count += 1
+    return count
+
+
+def _csv_cell(name: str, value: Any) -> Any:
+    if name in LIST_FIELDS:
+        return json.dumps(value or [], ensure_ascii=False)
+    return "" if value is None else value
+
+
+def parquet_schema():
+    import pyarrow as pa
+
+    columns = []
+    for name in EXPORT_FIELDS:
+        if name == "images":
+            kind = pa.list_(pa.struct([("url", pa.string()), ("caption", pa.string())]))
+        elif name in LIST_FIELDS:
+            kind = pa.list_(pa.string())
+        elif name == "version":
+            kind = pa.int64()
+        else:
+            kind = pa.string()  # times stay the exact ISO strings of the archive
+        columns.append(pa.field(name, kind))
+    return pa.schema(columns)
+
+
+def write_parquet(rows: Iterable[Mapping], path: Path, *, row_group: int = PARQUET_ROW_GROUP) -> int:
+    """Parquet, one row group per `row_group` articles so memory stays bounded."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema()
+    count = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        batch: list[dict] = []
+        for row in rows:
+            batch.append(export_record(row))
+            if len(batch) >= row_group:
+                writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+                count += len(batch)
+                batch = []
+        if batch or count == 0:
+            writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+            count += len(batch)
+    return count
+
+
+# Jekyll ---------------------------------------------------------------------------------------
+
+# YAML quoting: the title is always a double-quoted scalar (as in the seed); every other value
+# is written plain, like the seed, only when a YAML parser is certain to read it back as that
+# same string (it starts with a letter or a non-ASCII character, is no reserved word, holds no
+# `: `, ` #` or control characters, nor, inside [ ], any of `,[]{}:?#`), and double-quoted
+# otherwise. Double-quoted scalars are JSON strings with the characters YAML does not allow
+# raw (C1 controls, line/paragraph separators, BOM) escaped.
+_YAML_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+_PLAIN_RESERVED = re.compile(
+    r"^(?:~|null|true|false|yes|no|on|off|y|n|[-+]?(?:\.?\d.*|\.inf|\.nan))$", re.IGNORECASE)
+
+
+def yaml_quoted(value: str) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return _YAML_UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def yaml_scalar(value: str, *, in_flow: bool = False) -> str:
+    """`value` as a plain YAML scalar when that is unambiguous, else double-quoted."""
+    plain = (
+        value
+        and value == value.strip()
+        and (value[0].isalpha() or not value[0].isascii())
+        and ": " not in value and " #" not in value and not value.endswith(":")
+        and not _PLAIN_RESERVED.match(value)
+        and not any(ch < " " for ch in value)
+        and not _YAML_UNPRINTABLE.search(value)
+        and not (in_flow and any(ch in ",[]{}:?#" for ch in value))
+    )
+    return value if plain else yaml_quoted(value)
+
+
+def yaml_flow_list(values: Iterable[str]) -> str:
+    items = [yaml_scalar(v, in_flow=True) for v in values]
+    return f"[ {', '.join(items)} ]" if items else "[]"
+
+
+_UNSAFE_FILENAME = re.compile(r"[^0-9A-Za-z_-]")
+
+
+def jekyll_filename(row: Mapping) -> str:
+    """YYYY-MM-DD-<source>-<source_id>.md, the date being the publication date as the site gave it."""
+    published = datetime.fromisoformat(row["published_at"])
+    source_id = _UNSAFE_FILENAME.sub("_", row["source_id"])
+    return f"{published:%Y-%m-%d}-{row['source']}-{source_id}.md"
+
+
+def jekyll_post(row: Mapping) -> str:
+    """One Jekyll post in the shape of seed 000: front matter, link heading, sanitized body."""
+    published = datetime.fromisoformat(row["published_at"]).astimezone(timezone.utc)
+    author = "、".join(row.get("authors") or []) or OUTLET_NAMES[row["source"]]
+    category = row.get("category")
+    body_html = sanitize_html(row.get("body_html") or "")
+    title, url = row["title"], row["url"]
+    front = [
+        "---",
+        "layout: post",
+        f"title: {yaml_quoted(title)}",
+        f"date: {published:%Y-%m-%dT%H:%M:%S}.{published.microsecond // 1000:03d}Z",
+        f"author: {yaml_scalar(author)}",
+        f"from: {yaml_scalar(url)}",
+        f"tags: {yaml_flow_list(row.get('tags') or [])}",
+        "comments: True",
+        f"categories: {yaml_flow_list([category] if category else [])}",
+    ]
+    # Liquid would execute {{ }} / {% %} found in an article; only then is it switched off.
+    if any(marker in text for text in (title, body_html) for marker in ("{{", "{%")):
+        front.append("render_with_liquid: false")
+    epoch_ms = int(published.timestamp()) * 1000 + published.microsecond // 1000
+    return "\n".join(front + [
+        "---",
+        f"<!--{epoch_ms}-->",
+        f"[{_markdown_link_text(title)}]({url})",
+        "------",
+        "",
+        "<div>",
+        body_html,
+        "</div>",
+        "",
+    ])
+
+
+def _markdown_link_text(text: str) -> str:
+    return re.sub(r"([\\\[\]])", r"\\\1", text)
+
+
+def write_jekyll(rows: Iterable[Mapping], directory: Path) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for row in rows:
+        with _replacing(directory / jekyll_filename(row)) as tmp:
+            tmp.write_text(jekyll_post(row), encoding="utf-8")
+        count += 1
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` that replaces it only when the block succeeds."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def export_to_path(rows: Iterable[Mapping], fmt: str, output: Path) -> int:
+    """Write `rows` in format `fmt` to `output` (a folder for jekyll); a failed export leaves
+    any earlier file at `output` as it was."""
+    if fmt == "jekyll":
+        if output.exists() and not output.is_dir():
+            raise ValueError(f"{output} is not a folder (jekyll writes one file per article)")
+        return write_jekyll(rows, output)
+    if output.is_dir():
+        raise ValueError(f"{output} is a folder; give a file name for --format {fmt}")
+    with _replacing(output) as tmp:
+        if fmt == "parquet":
+            return write_parquet(rows, tmp)
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            return write_stream(rows, fmt, out)
+
+
+def write_stream(rows: Iterable[Mapping], fmt: str, out: IO[str]) -> int:
+    if fmt == "jsonl":
+        return write_jsonl(rows, out)
+    if fmt == "csv":
+        return write_csv(rows, out)
+    raise ValueError(f"--format {fmt} cannot be written to standard output; give --output")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)

@@ -1,0 +1,398 @@
+"""Chinese full-text search that gives the same results on SQLite and PostgreSQL.
+
+Text is cut into *units* by one Python tokenizer used for indexing and querying on both
+backends: every character is NFKC-normalized and lower-cased; each CJK character is a unit,
+each run of other letters/digits is a unit, everything else (spaces, punctuation, emoji) only
+separates units. `article_search` keeps each article's units as two padded strings, the title
+and the other fields (description, body, each tag, each author) with a separator between fields.
+
+A query is a list of terms: whitespace separates terms and a double-quoted part is one term,
+whatever it contains; nothing in a query is an operator. An article matches when every term
+occurs as a contiguous run of units inside one field; punctuation and spacing between units are
+ignored, so `台北高雄` also matches `台北、高雄`, and one- and two-character words match.
+
+The index differs per backend, the matches do not:
+* SQLite: an FTS5 table (external content = article_search, kept in step by triggers) whose
+  `ascii` tokenizer sees exactly our units; each term is an FTS5 phrase, which is exact.
+* PostgreSQL: a GIN-indexed `tokens text[]` (units plus adjacent CJK pairs) narrows the
+  candidates, and every term the tokens alone do not prove is verified with strpos.
+
+Ordering `newest`: published time, newest first, ties by id (latest stored first). Ordering
+`relevance`: score = sum over terms of TITLE_WEIGHT x occurrences in the title + occurrences in
+the other fields, computed by the same integer SQL over the same strings on both backends; ties
+as `newest`. To stay bounded for very common characters, relevance ranks only the
+RELEVANCE_CANDIDATES newest matches, and on SQLite a query with many matches walks articles
+newest first instead of collecting every match.
+"""
+from __future__ import annotations
+
+import operator
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import (ARRAY, ColumnElement, Connection, Integer, Select, Text, bindparam,
+                        func, literal, or_, select, text)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+
+from crawler.items import SOURCES
+from storage.errors import ArchiveError
+from storage.models import Article, ArticleSearch, dump_json
+
+TAIPEI = timezone(timedelta(hours=8))
+TITLE_WEIGHT = 5
+RELEVANCE_CANDIDATES = 500
+MAX_INDEX_TOKENS = 16  # PostgreSQL: tokens looked up in the GIN index; the rest is verified
+MAX_SQL_TERMS = 100  # PostgreSQL: terms verified in SQL; more (absurd queries) in Python
+WALK_THRESHOLD = {"newest": 2_000, "relevance": 10_000}  # SQLite: matches that make walking cheaper
+# between fields in a unit string: a token no query can contain (it is not a letter or digit)
+FIELD_SEPARATOR = "\ue000"
+
+ARTICLES = Article.__table__
+SEARCH = ArticleSearch.__table__
+
+
+# --- the tokenizer ----------------------------------------------------------------------------
+
+def _is_cjk_char(char: str) -> bool:
+    code = ord(char)
+    return (0x2E80 <= code <= 0x2FDF or 0x3040 <= code <= 0x31FF or 0x3400 <= code <= 0x4DBF
+            or 0x4E00 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF or 0xF900 <= code <= 0xFAFF
+            or 0x20000 <= code <= 0x3134F or char in "\u3005\u3007")
+
+
+class _UnitTable(dict):
+    """str.translate table built on demand: a CJK character becomes ` c `, another letter or
+    digit its NFKC lower-case form, anything else a space. Translating then splitting is the
+    tokenizer (C speed on the write path)."""
+
+    def __missing__(self, code: int) -> str:
+        parts = []
+        for char in unicodedata.normalize("NFKC", chr(code)).lower():
+            if _is_cjk_char(char):
+                parts.append(f" {char} ")
+            elif char.isalnum():
+                parts.append(char)
+            else:
+                parts.append(" ")
+        self[code] = "".join(parts)
+        return self[code]
+
+
+_UNIT_TABLE = _UnitTable()
+
+
+def units(value: str | None) -> list[str]:
+    """The text's units: single CJK characters and lower-cased runs of other letters/digits."""
+    return value.translate(_UNIT_TABLE).split() if value else []
+
+
+def _is_cjk(unit: str) -> bool:
+    return len(unit) == 1 and _is_cjk_char(unit)
+
+
+def unit_string(fields: Sequence[str | None]) -> str:
+    """Fields' units as one padded string ` u u \ue000 u u ` (a phrase can't span fields)."""
+    return " " + f" {FIELD_SEPARATOR} ".join(" ".join(units(f)) for f in fields) + " "
+
+
+def group_tokens(group: Sequence[str]) -> set[str]:
+    """PostgreSQL index tokens of one field: every unit plus every adjacent CJK pair."""
+    pairs = set(map(operator.add, group, group[1:]))
+    return set(group).union(p for p in pairs if len(p) == 2 and _is_cjk_char(p[0]) and _is_cjk_char(p[1]))
+
+
+def index_tokens(title_units: str, other_units: str) -> list[str]:
+    found: set[str] = set()
+    for stored in (title_units, other_units):
+        for field_units in stored.split(FIELD_SEPARATOR):
+            found |= group_tokens(field_units.split())
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class SearchDocument:
+    title_units: str
+    other_units: str
+
+
+def search_document(article: dict) -> SearchDocument:
+    """What the index keeps of an article: the title apart (weighted), other fields together."""
+    return SearchDocument(
+        unit_string([article.get("title")]),
+        unit_string([article.get("description"), article.get("body"),
+                     *(article.get("tags") or []), *(article.get("authors") or [])]),
+    )
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Term:
+    units: tuple[str, ...]
+
+    @property
+    def phrase(self) -> str:
+        """The padded unit string that must occur in a unit string."""
+        return " " + " ".join(self.units) + " "
+
+    @property
+    def fts_phrase(self) -> str:
+        return '"' + " ".join(self.units) + '"'  # units hold no quotes: letters/digits only
+
+    @property
+    def exact_token(self) -> str | None:
+        """The one PostgreSQL index token whose presence alone proves the term, if any."""
+        if len(self.units) == 1:
+            return self.units[0]
+        if len(self.units) == 2 and all(map(_is_cjk, self.units)):
+            return "".join(self.units)
+        return None
+
+    @property
+    def tokens(self) -> list[str]:
+        """Index tokens every matching article has: pairs, and units no pair covers."""
+        found = group_tokens(self.units)
+        in_pairs = {u for token in found if len(token) == 2 and _is_cjk_char(token[0]) for u in token}
+        return sorted(t for t in found if t not in in_pairs or not _is_cjk(t))
+
+
+def parse_query(query: str) -> list[Term]:
+    """Terms of a query: whitespace-separated words; a double-quoted part is one term."""
+    terms: list[Term] = []
+    for index, part in enumerate((query or "").split('"')):
+        pieces = [part] if index % 2 else part.split()
+        for piece in pieces:
+            term = Term(tuple(units(piece)))
+            if term.units and term not in terms:
+                terms.append(term)
+    return terms
+
+
+@dataclass(frozen=True)
+class ArticleFilter:
+    """Filters shared by search, iteration and export. Dates are Taipei days, `until` inclusive."""
+
+    source: str | None = None
+    since: date | datetime | str | None = None
+    until: date | datetime | str | None = None
+    author: str | None = None
+    category: str | None = None
+    tag: str | None = None
+
+
+def _as_bound(value: date | datetime | str, *, end: bool) -> tuple[datetime, bool]:
+    """(instant, inclusive) for a since/until value; a bare date covers the whole Taipei day."""
+    if isinstance(value, str):
+        raw = value.strip()
+        try:
+            value = date.fromisoformat(raw) if len(raw) == 10 else datetime.fromisoformat(raw)
+        except ValueError:
+            raise ArchiveError(f"invalid date {raw!r}: use YYYY-MM-DD or an ISO 8601 time") from None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=TAIPEI)), True
+    start = datetime.combine(value, time(), TAIPEI)
+    return (start + timedelta(days=1), False) if end else (start, True)
+
+
+def filter_conditions(filters: ArticleFilter | None) -> list[ColumnElement[bool]]:
+    filters = filters or ArticleFilter()
+    a = ARTICLES.c
+    conditions: list[ColumnElement[bool]] = []
+    if filters.source is not None:
+        if filters.source not in SOURCES:
+            raise ArchiveError(
+                f"unknown source {filters.source!r} (expected one of: {', '.join(SOURCES)})"
+            )
+        conditions.append(a.source == filters.source)
+    if filters.since is not None:
+        conditions.append(a.published_utc >= _as_bound(filters.since, end=False)[0])
+    if filters.until is not None:
+        bound, inclusive = _as_bound(filters.until, end=True)
+        conditions.append(a.published_utc <= bound if inclusive else a.published_utc < bound)
+    if filters.category is not None:
+        conditions.append(a.category == filters.category)
+    # lists are JSON text in one fixed form: `"name"` occurs only as a whole element
+    if filters.author is not None:
+        conditions.append(_contains(a.authors, dump_json(filters.author)))
+    if filters.tag is not None:
+        conditions.append(_contains(a.tags, dump_json(filters.tag)))
+    return conditions
+
+
+class position_of(GenericFunction):
+    """1-based position of a substring, 0 when absent: instr (SQLite) / strpos (PostgreSQL)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(position_of)
+def _position_of_sqlite(element, compiler, **kw):
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(position_of, "postgresql")
+def _position_of_postgresql(element, compiler, **kw):
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
+def _contains(haystack, needle: str) -> ColumnElement[bool]:
+    """Substring test, the same on both backends (no LIKE wildcards to escape)."""
+    return position_of(haystack, literal(needle, Text)) > 0
+
+
+def _index_tokens_for(terms: list[Term]) -> tuple[list[str], list[Term]]:
+    """PostgreSQL: (tokens to look up in the GIN index, terms left to verify exactly)."""
+    chosen: list[str] = []
+    for term in terms:
+        if term.exact_token and len(chosen) < MAX_INDEX_TOKENS and term.exact_token not in chosen:
+            chosen.append(term.exact_token)
+    proven = {t for t in terms if t.exact_token in chosen}
+    for term in terms:
+        for token in sorted(term.tokens, key=len, reverse=True):
+            if term not in proven and len(chosen) < MAX_INDEX_TOKENS and token not in chosen:
+                chosen.append(token)
+    return chosen, [t for t in terms if t not in proven]
+
+
+def _occurs(term: Term) -> ColumnElement[bool]:
+    phrase = literal(term.phrase, Text)
+    return or_(position_of(SEARCH.c.title_units, phrase) > 0,
+               position_of(SEARCH.c.other_units, phrase) > 0)
+
+
+def _count(column, term: Term):
+    """Non-overlapping occurrences of the term in a unit string (integer arithmetic)."""
+    phrase = literal(term.phrase, Text)
+    removed = func.length(column) - func.length(func.replace(column, phrase, literal("", Text)))
+    return removed // literal(len(term.phrase))
+
+
+def _score(terms: list[Term]):
+    total = None
+    for term in terms:
+        part = _count(SEARCH.c.title_units, term) * TITLE_WEIGHT + _count(SEARCH.c.other_units, term)
+        total = part if total is None else total + part
+    return total
+
+
+def _fts_match(terms: list[Term]) -> str:
+    return " ".join(term.fts_phrase for term in terms)
+
+
+def _sqlite_walks(conn: Connection, terms: list[Term], order: str) -> bool:
+    """Whether so many articles match that walking newest-first beats collecting the matches."""
+    threshold = WALK_THRESHOLD[order]
+    found = conn.execute(
+        text("SELECT count(*) FROM (SELECT 1 FROM article_fts WHERE article_fts MATCH :fts LIMIT :cap)"),
+        {"fts": _fts_match(terms), "cap": threshold},
+    ).scalar_one()
+    return found >= threshold
+
+
+def _matching(conn: Connection, terms: list[Term], filters: ArticleFilter | None,
+              order: str) -> tuple[Select, list[Term]]:
+    """Ids of matching articles, and the terms left to verify in Python (absurd queries)."""
+    stmt = select(ARTICLES.c.id).where(*filter_conditions(filters))
+    if conn.dialect.name == "sqlite":
+        if _sqlite_walks(conn, terms, order):
+            match = "EXISTS (SELECT 1 FROM article_fts WHERE article_fts MATCH :fts AND article_fts.rowid = articles.id)"
+        else:
+            match = "articles.id IN (SELECT rowid FROM article_fts WHERE article_fts MATCH :fts)"
+        return stmt.where(text(match).bindparams(fts=_fts_match(terms))), []
+    tokens, to_verify = _index_tokens_for(terms)
+    stmt = stmt.join(SEARCH, SEARCH.c.article_id == ARTICLES.c.id).where(
+        text("article_search.tokens @> :index_tokens").bindparams(
+            bindparam("index_tokens", tokens, type_=ARRAY(Text))),
+        *[_occurs(term) for term in to_verify[:MAX_SQL_TERMS]],
+    )
+    return stmt, to_verify[MAX_SQL_TERMS:]
+
+
+def search_ids(conn: Connection, query: str, filters: ArticleFilter | None = None, *,
+               limit: int = 20, order: str = "relevance") -> list[int]:
+    """Ids of the best `limit` matching articles in the requested order."""
+    if order not in WALK_THRESHOLD:
+        raise ArchiveError(f"unknown search order {order!r} (expected relevance or newest)")
+    terms = parse_query(query)
+    if not terms or limit <= 0:
+        return []
+    matching, in_python = _matching(conn, terms, filters, order)
+    newest = (ARTICLES.c.published_utc.desc(), ARTICLES.c.id.desc())
+    if in_python:
+        return _search_verified_in_python(conn, matching, terms, in_python, limit, order)
+    if order == "newest":
+        return list(conn.scalars(matching.order_by(*newest).limit(limit)))
+    candidates = matching.order_by(*newest).limit(RELEVANCE_CANDIDATES).subquery()
+    ranked = (
+        select(ARTICLES.c.id)
+        .select_from(candidates.join(ARTICLES, ARTICLES.c.id == candidates.c.id)
+                     .join(SEARCH, SEARCH.c.article_id == candidates.c.id))
+        .order_by(_score(terms).desc(), *newest)
+        .limit(limit)
+    )
+    return list(conn.scalars(ranked))
+
+
+def _search_verified_in_python(conn, matching: Select, terms, in_python, limit, order) -> list[int]:
+    rows = conn.execute(
+        select(ARTICLES.c.id, ARTICLES.c.published_utc, SEARCH.c.title_units, SEARCH.c.other_units)
+        .join(SEARCH, SEARCH.c.article_id == ARTICLES.c.id)
+        .where(ARTICLES.c.id.in_(matching.scalar_subquery()))
+        .order_by(ARTICLES.c.published_utc.desc(), ARTICLES.c.id.desc())
+    )
+    wanted = limit if order == "newest" else RELEVANCE_CANDIDATES
+    hits = []
+    for row in rows:
+        if all(t.phrase in row.title_units or t.phrase in row.other_units for t in in_python):
+            hits.append(row)
+            if len(hits) == wanted:
+                break
+    if order == "relevance":
+        def score(row) -> int:
+            return sum(TITLE_WEIGHT * row.title_units.count(t.phrase) + row.other_units.count(t.phrase)
+                       for t in terms)
+        hits.sort(key=lambda row: (-score(row), -row.published_utc.timestamp(), -row.id))
+    return [row.id for row in hits[:limit]]
+
+
+# --- index maintenance (same transaction as the article write) --------------------------------
+
+def _search_rows(documents: dict[int, SearchDocument], with_tokens: bool) -> list[dict]:
+    rows = []
+    for article_id, doc in documents.items():
+        row = {"article_id": article_id, "title_units": doc.title_units, "other_units": doc.other_units}
+        if with_tokens:
+            row["tokens"] = index_tokens(doc.title_units, doc.other_units)
+        rows.append(row)
+    return rows
+
+
+def index_new(conn: Connection, documents: dict[int, SearchDocument]) -> None:
+    """Index new articles (on SQLite, triggers on article_search feed the FTS5 table)."""
+    if not documents:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("INSERT INTO article_search (article_id, title_units, other_units, tokens) "
+                 "VALUES (:article_id, :title_units, :other_units, :tokens)")
+            .bindparams(bindparam("tokens", type_=ARRAY(Text))),
+            _search_rows(documents, True),
+        )
+    else:
+        conn.execute(SEARCH.insert(), _search_rows(documents, False))
+
+
+def index_replace(conn: Connection, documents: dict[int, SearchDocument]) -> None:
+    """Re-index changed articles."""
+    if not documents:
+        return
+    tokens = ", tokens = :tokens" if conn.dialect.name == "postgresql" else ""
+    stmt = text("UPDATE article_search SET title_units = :title_units, other_units = :other_units"
+                f"{tokens} WHERE article_id = :article_id")
+    if tokens:
+        stmt = stmt.bindparams(bindparam("tokens", type_=ARRAY(Text)))
+    conn.execute(stmt, _search_rows(documents, bool(tokens)))

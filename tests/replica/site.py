@@ -1,0 +1,79 @@
+"""What both replica sites share: their article records and how tests change them."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from tests.replica import web
+from tests.replica.articles import Record
+
+
+class Site:
+    """A replica site: records oldest first, looked up by id; handle() answers a request."""
+
+    name: str
+    hosts: tuple[str, ...]
+
+    def __init__(self, records: list[Record], now: datetime) -> None:
+        self.articles: list[Record] = records
+        self.by_id: dict[str, Record] = {r.id: r for r in records}
+        self._index = {r.id: n for n, r in enumerate(records)}
+        self.now = now
+        self.layout_broken = False
+        self._lock = threading.Lock()
+
+    def handle(self, request: web.Request) -> web.Response:
+        raise NotImplementedError
+
+    def newest(self, count: int, keep: Callable[[Record], bool] | None = None) -> list[Record]:
+        """Up to `count` records, newest first, that `keep` accepts."""
+        found = []
+        for record in reversed(self.articles):
+            if keep is None or keep(record):
+                found.append(record)
+                if len(found) == count:
+                    break
+        return found
+
+    def related(self, record: Record, count: int) -> list[Record]:
+        """Stories published just before this one (after it for the very first ones)."""
+        n = self._index[record.id]
+        before = self.articles[max(0, n - count):n][::-1]
+        return before + self.articles[n + 1:n + 1 + count - len(before)]
+
+    def articles_by_day(self) -> dict[date, list[Record]]:
+        """Records grouped by their Taipei publication day, each day oldest first."""
+        days: dict[date, list[Record]] = {}
+        for record in self.articles:
+            days.setdefault(record.day, []).append(record)
+        return days
+
+    def get(self, ident: str) -> Record:
+        try:
+            return self.by_id[str(ident)]
+        except KeyError:
+            raise KeyError(f"no {self.name} replica article {ident}") from None
+
+    def update_article(
+        self,
+        ident: str,
+        *,
+        add_paragraph: str | None = None,
+        title: str | None = None,
+        modified: datetime | None = None,
+    ) -> Record:
+        """Change an article as an editor would: new text, a newer modification time, new ETag.
+
+        `modified` defaults to one minute after the later of its last modification and the
+        replica's `now`, so every update moves lastmod forward.
+        """
+        with self._lock:
+            record = self.get(ident)
+            if add_paragraph is not None:
+                record.paragraphs = [*record.paragraphs, add_paragraph]
+            if title is not None:
+                record.title = title
+            record.modified = modified or max(record.lastmod, self.now) + timedelta(minutes=1)
+            record.version += 1
+            return record

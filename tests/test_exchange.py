@@ -1,0 +1,305 @@
+"""storage.exchange without a database: import validation, the CSV/Parquet/Jekyll writers, YAML quoting."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from crawler.cleaning import clean_article
+from crawler.items import Article
+from storage.exchange import (
+    EXPORT_FIELDS,
+    InvalidInput,
+    export_record,
+    export_to_path,
+    iter_valid_articles,
+    jekyll_filename,
+    jekyll_post,
+    write_csv,
+    write_jsonl,
+    write_parquet,
+    yaml_flow_list,
+    yaml_quoted,
+    yaml_scalar,
+)
+
+SEEDS = Path(__file__).parent / "fixtures" / "seeds"
+SEED_URL = "https://www.cna.com.tw/news/afe/202309150126.aspx"
+
+
+def make_article(n: int = 0, **changes) -> dict:
+    """A clean normalized article (as the cleaning pipeline leaves it); `n` makes it distinct."""
+    data = Article(
+        source="cna",
+        source_id=f"2023091501{n:02d}",
+        url=f"https://www.cna.com.tw/news/afe/2023091501{n:02d}.aspx",
+        title=f"亞太技術年會登場　陳其邁：高雄做新創最佳夥伴{n}",
+        published_at="2023-09-15T13:54:00+08:00",
+        category="地方",
+        tags=["施立成", "高雄市", "陳其邁"],
+        authors=["林巧璉"],
+        location="高雄",
+        editors=["郭諭儒"],
+        description="DevDays Asia 2023亞太技術年會今天在高雄登場。",
+        body=(f"（中央社記者林巧璉高雄15日電）「DevDays Asia 2023亞太技術年會」今天在高雄登場{n}。"
+              "\n\n活動由數位發展部產業署與台灣微軟主辦，今年主題為「AI聚能轉新局」。"
+              "\n\n經發局長廖泰翔表示，數位轉型是產業永續發展無法避免的課題。"),
+        images=[{"url": "https://imgcdn.cna.com.tw/www/WebPhotos/800/20230915/1.jpg",
+                 "caption": "高雄市長陳其邁（圖）15日出席。"}],
+    ).to_dict()
+    data.update(changes)
+    return clean_article(data)
+
+
+def archived(article: dict, version: int = 1) -> dict:
+    """The article as Archive.iter_articles yields it (archive fields added)."""
+    return {**article, "first_seen_at": "2026-11-20T01:02:03+00:00",
+            "last_seen_at": "2026-11-21T01:02:03+00:00", "version": version,
+            "content_hash": f"{hash(article['body']) & 0xFFFFFFFF:08x}"}
+
+
+def lines_of(*objects, raw: str | None = None) -> list[bytes]:
+    lines = [json.dumps(o, ensure_ascii=False).encode() + b"\n" for o in objects]
+    if raw is not None:
+        lines.append(raw.encode())
+    return lines
+
+
+# --- import validation -------------------------------------------------------------------------
+
+
+def test_valid_lines_yield_cleaned_articles_with_their_line_numbers():
+    dirty = make_article(2, title="  標題\u200b二  ", tags=["#高雄市", "高雄市"])
+    lines = lines_of(make_article(1)) + [b"\n"] + lines_of(dirty)
+    got = list(iter_valid_articles(lines))
+    assert [n for n, _ in got] == [1, 3]
+    assert got[0][1] == make_article(1)
+    assert got[1][1]["title"] == "標題二"
+    assert got[1][1]["tags"] == ["高雄市"]
+
+
+def test_export_lines_are_accepted_and_their_archive_fields_ignored():
+    [(_, article)] = iter_valid_articles(lines_of(export_record(archived(make_article(), version=3))))
+    assert article == make_article()
+
+
+def test_missing_optional_fields_get_the_article_defaults():
+    minimal = {k: make_article()[k] for k in ("source", "source_id", "url", "title", "published_at", "body")}
+    [(_, article)] = iter_valid_articles(lines_of(minimal))
+    assert article["tags"] == [] and article["images"] == [] and article["language"] == "zh-Hant"
+    assert article["body_html"].startswith("<p>（中央社記者")
+
+
+@pytest.mark.parametrize("raw, problem", [
+    ('{"source": "cna"\n', "line 3: malformed JSON: Expecting ',' delimiter (column 17)"),
+    ("[1, 2]", "line 3: expected a JSON object, got a list"),
+    ('"just text"', "line 3: expected a JSON object, got a string"),
+])
+def test_malformed_line_names_its_number(raw, problem):
+    lines = lines_of(make_article(1), make_article(2), raw=raw)
+    with pytest.raises(InvalidInput) as err:
+        list(iter_valid_articles(lines))
+    assert str(err.value).startswith(problem)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"title": None}, "missing required field 'title'"),
+    ({"body": "  \u200b "}, "required field body is missing or empty"),
+    ({"tags": "高雄市"}, "field 'tags' must be a list of strings"),
+    ({"images": [{"src": "x"}]}, "field 'images' must be a list of"),
+    ({"version_of": 2}, "unknown field 'version_of'"),
+    ({"source": "udn"}, "unknown source 'udn'"),
+    ({"published_at": "2023-09-15 13:54"}, "published_at has no UTC offset"),
+    ({"category": 3}, "field 'category' must be a string, got a number"),
+])
+def test_invalid_article_names_line_and_problem(change, problem):
+    bad = make_article(2)
+    bad.update(change)
+    if change.get("title", 0) is None:
+        del bad["title"]
+    with pytest.raises(InvalidInput) as err:
+        list(iter_valid_articles(lines_of(make_article(1), bad)))
+    assert str(err.value).startswith("line 2: ")
+    assert problem in str(err.value)
+
+
+def test_non_utf8_line_is_reported():
+    with pytest.raises(InvalidInput, match=r"^line 1: not valid UTF-8$"):
+        list(iter_valid_articles([b'{"title": "\xa4\xa4"}\n']))
+
+
+def test_a_leading_byte_order_mark_is_tolerated():
+    [(_, article)] = iter_valid_articles([b"\xef\xbb\xbf" + lines_of(make_article())[0]])
+    assert article["source_id"] == make_article()["source_id"]
+
+
+# --- line formats --------------------------------------------------------------------------------
+
+
+def test_jsonl_lines_carry_interface_then_archive_fields_unescaped():
+    out = io.StringIO()
+    assert write_jsonl([archived(make_article(1)), archived(make_article(2))], out) == 2
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "亞太技術年會" in lines[0]  # ensure_ascii=False
+    first = json.loads(lines[0])
+    assert list(first) == list(EXPORT_FIELDS)
+    assert first == export_record(archived(make_article(1)))
+
+
+def test_csv_reads_back_to_the_same_records():
+    rows = [archived(make_article(1)), archived(make_article(2, location=None, tags=[]), version=2)]
+    out = io.StringIO(newline="")
+    write_csv(rows, out)
+    read = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert list(read[0]) == list(EXPORT_FIELDS)
+    for row, original in zip(read, rows, strict=True):
+        for name in ("tags", "authors", "editors", "images"):
+            row[name] = json.loads(row[name])
+        row["version"] = int(row["version"])
+        expected = {k: ("" if v is None else v) for k, v in export_record(original).items()}
+        assert row == expected
+    assert read[0]["body"].count("\n\n") == 2  # multi-line cells survive quoting
+
+
+def test_parquet_reads_back_identical_in_bounded_row_groups(tmp_path):
+    rows = [archived(make_article(n)) for n in range(5)]
+    path = tmp_path / "out.parquet"
+    assert write_parquet(iter(rows), path, row_group=2) == 5
+    parquet = pq.ParquetFile(path)
+    assert parquet.metadata.num_row_groups == 3
+    assert parquet.read().to_pylist() == [export_record(r) for r in rows]
+
+
+def test_empty_parquet_export_is_a_readable_file_with_the_schema(tmp_path):
+    path = tmp_path / "empty.parquet"
+    assert write_parquet([], path) == 0
+    table = pq.read_table(path)
+    assert table.num_rows == 0 and table.column_names == list(EXPORT_FIELDS)
+
+
+def test_failed_export_keeps_the_earlier_file(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_text("earlier export\n")
+
+    def rows():
+        yield archived(make_article(1))
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        export_to_path(rows(), "jsonl", path)
+    assert path.read_text() == "earlier export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+# --- Jekyll ----------------------------------------------------------------------------------------
+
+
+def split_post(text: str) -> tuple[list[str], list[str]]:
+    assert text.startswith("---\n")
+    front, rest = text[4:].split("\n---\n", 1)
+    return front.splitlines(), rest.splitlines()
+
+
+def seed_article() -> dict:
+    """Seed 000's own article as the archive would hold it."""
+    seed = (SEEDS / "000_4020058b14c0a5b8.txt").read_text()
+    html = seed.split("<div>\n", 1)[1]
+    paragraphs = re.findall(r"<p>(.*?)</p>", html)
+    return make_article(
+        source_id="202309150126", url=SEED_URL, title="亞太技術年會登場 陳其邁：高雄做新創最佳夥伴",
+        body="\n\n".join(paragraphs))
+
+
+def test_post_has_the_seed_front_matter_shape():
+    seed_front, seed_rest = split_post((SEEDS / "000_4020058b14c0a5b8.txt").read_text())
+    front, rest = split_post(jekyll_post(archived(seed_article())))
+    key = re.compile(r"^(\w+): ")
+    assert [key.match(line).group(1) for line in front] == [key.match(line).group(1) for line in seed_front]
+    # same title, date, link and comment as the seed; our author/tags/categories are the article's
+    for line in ("layout: post", 'title: "亞太技術年會登場 陳其邁：高雄做新創最佳夥伴"',
+                 "date: 2023-09-15T05:54:00.000Z", f"from: {SEED_URL}", "comments: True"):
+        assert line in front and line in seed_front
+    assert "author: 林巧璉" in front
+    assert "tags: [ 施立成, 高雄市, 陳其邁 ]" in front
+    assert "categories: [ 地方 ]" in front
+    assert rest[:5] == seed_rest[:5] == [
+        "<!--1694757240000-->", f"[亞太技術年會登場 陳其邁：高雄做新創最佳夥伴]({SEED_URL})",
+        "------", "", "<div>"]
+    assert rest[-1] == "</div>"
+    assert yaml.safe_load("\n".join(front))["tags"] == ["施立成", "高雄市", "陳其邁"]
+
+
+def test_post_without_authors_is_credited_to_the_outlet():
+    assert "author: 中央社CNA" in jekyll_post(archived(make_article(authors=[])))
+    ettoday = make_article(source="ettoday", source_id="2575420", authors=[],
+                           url="https://www.ettoday.net/news/20230904/2575420.htm")
+    assert "author: ETtoday新聞雲" in jekyll_post(archived(ettoday))
+    two = jekyll_post(archived(make_article(authors=["林巧璉", "郭諭儒"])))
+    assert "author: 林巧璉、郭諭儒" in two
+
+
+def test_post_body_is_sanitized_even_if_the_archive_held_a_script():
+    post = jekyll_post(archived({**make_article(), "body_html": '<p onclick="x()">段落</p><script>alert(1)</script>'}))
+    assert "<p>段落</p>" in post
+    assert "script" not in post and "onclick" not in post
+
+
+@pytest.mark.parametrize("title", [
+    '他說："不"：是#1 # 嗎', "- 開頭是減號", "'單引號'", "yes", "[括號]{大括號}", "反斜線\\n\t跳格",
+    "{{ site.title }} 與 {% raw %}",
+])
+def test_post_front_matter_reads_back_exact_values(title):
+    article = make_article(title=title, tags=["a, b", "#標籤", "null", "[x]"], authors=["O'Brien: 記者"],
+                           category="國際: 亞洲")
+    front, rest = split_post(jekyll_post(archived(article)))
+    meta = yaml.safe_load("\n".join(front))
+    assert meta["title"] == article["title"]
+    assert meta["author"] == "O'Brien: 記者"
+    assert meta["tags"] == article["tags"]
+    assert meta["categories"] == ["國際: 亞洲"]
+    assert meta.get("render_with_liquid", True) is ("{{" not in title)
+    assert rest[1].startswith("[") and rest[1].endswith(f"]({article['url']})")
+
+
+def test_post_file_name_uses_the_published_date_as_the_site_gave_it():
+    late = make_article(published_at="2023-09-15T23:30:00+08:00")  # 15:30 UTC, still the 15th in Taipei
+    assert jekyll_filename(late) == f"2023-09-15-cna-{late['source_id']}.md"
+    assert jekyll_filename({**late, "source_id": "../../x"}) == "2023-09-15-cna-______x.md"
+
+
+@settings(max_examples=300)
+@given(st.text())
+@example("=")
+@example("<<")
+@example("a\x85b")
+@example("（臺）中央社CNA")
+@example("~")
+@example("No")
+@example("?")
+def test_any_scalar_reads_back_as_the_same_string(value):
+    assert yaml.safe_load(f"k: {yaml_scalar(value)}")["k"] == value
+    assert yaml.safe_load(f"k: {yaml_quoted(value)}")["k"] == value
+
+
+@settings(max_examples=300)
+@given(st.lists(st.text(min_size=1), max_size=4))
+@example(["A?"])
+@example(["a:b"])
+def test_any_flow_list_reads_back_as_the_same_list(values):
+    assert yaml.safe_load(f"k: {yaml_flow_list(values)}")["k"] == values
+
+
+def test_plain_cjk_values_stay_unquoted_like_the_seed():
+    assert yaml_scalar("林巧璉") == "林巧璉"
+    assert yaml_scalar("（臺）中央社CNA") == "（臺）中央社CNA"
+    assert yaml_scalar(SEED_URL) == SEED_URL
+    assert yaml_scalar("12") == '"12"' and yaml_scalar("a: b") == '"a: b"'

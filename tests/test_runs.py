@@ -1,0 +1,164 @@
+"""RunRecorder: run records and extraction health, driven by signals on a test crawler."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from scrapy import Spider, signals
+from scrapy.utils.test import get_crawler
+
+from crawler.runs import HealthRules, RunRecorder, judge_run
+from storage.archive import Archive
+
+RULES = HealthRules(min_valid_share=0.8, min_pages=5)
+
+
+def healthy(**extra) -> dict:
+    return {
+        "newsarchive/article_pages": 20,
+        "newsarchive/stored/new": 12,
+        "newsarchive/stored/updated": 2,
+        "newsarchive/stored/unchanged": 4,
+        "newsarchive/discovery_ok": 2,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    "stats, reason, mode, expected",
+    [
+        (healthy(), "finished", "latest", ("succeeded", None)),
+        # 16 of 20 is exactly 80%
+        (healthy(**{"newsarchive/stored/unchanged": 2}), "finished", "latest", ("succeeded", None)),
+        (
+            healthy(**{"newsarchive/stored/new": 0, "newsarchive/stored/updated": 0,
+                       "newsarchive/stored/unchanged": 2}),
+            "finished", "latest",
+            ("failed", "extraction health: 2 of 20 article pages gave a valid article (10% < 80%)"),
+        ),
+        # 304 touches are stored/unchanged but were never article pages: not valid extractions
+        (
+            healthy(**{"newsarchive/stored/new": 0, "newsarchive/stored/updated": 0,
+                       "newsarchive/stored/unchanged": 30, "newsarchive/touched": 28,
+                       "newsarchive/not_modified": 28}),
+            "finished", "latest",
+            ("failed", "extraction health: 2 of 20 article pages gave a valid article (10% < 80%)"),
+        ),
+        # duplicates of an article stored in this run are not failures
+        (
+            healthy(**{"newsarchive/stored/updated": 0, "newsarchive/stored/unchanged": 0,
+                       "newsarchive/dropped/duplicate": 8}),
+            "finished", "latest", ("succeeded", None),
+        ),
+        (
+            healthy(**{"newsarchive/stored/new": 1, "newsarchive/stored/updated": 0,
+                       "newsarchive/stored/unchanged": 0, "newsarchive/dropped/missing_title": 19,
+                       "newsarchive/empty_field/title": 19}),
+            "finished", "backfill",
+            ("failed", "extraction health: 1 of 20 article pages gave a valid article (5% < 80%); "
+                       "title empty on 19 of 20"),
+        ),
+        # too few article pages to judge
+        ({"newsarchive/article_pages": 4, "newsarchive/discovery_ok": 1}, "finished", "latest",
+         ("succeeded", None)),
+        (
+            {"newsarchive/discovery_failed": 3}, "finished", "latest",
+            ("failed", "discovery failed: none of 3 discovery source(s) could be read"),
+        ),
+        ({"newsarchive/discovery_failed": 3, "newsarchive/discovery_ok": 1}, "finished", "latest",
+         ("succeeded", None)),
+        ({"newsarchive/discovery_failed": 1}, "finished", "urls", ("succeeded", None)),
+        (healthy(), "shutdown", "latest", ("failed", "interrupted")),
+        (healthy(), "closespider_errorcount", "latest", ("failed", "spider closed: closespider_errorcount")),
+        (
+            healthy(**{"spider_exceptions/KeyError": 2}), "finished", "latest",
+            ("failed", "unhandled exception in the spider: KeyError (2)"),
+        ),
+        (
+            healthy(**{"newsarchive/store_failed": 5, "newsarchive/store_error": "OperationalError: disk full"}),
+            "finished", "latest",
+            ("failed", "archive write failed: 5 article(s) not stored (OperationalError: disk full)"),
+        ),
+    ],
+)
+def test_judge_run(stats, reason, mode, expected):
+    assert judge_run(stats, reason, mode=mode, rules=RULES) == expected
+
+
+def test_the_thresholds_come_from_settings():
+    crawler = get_crawler(settings_dict={
+        "NEWSARCHIVE_HEALTH_MIN_VALID_SHARE": 0.95, "NEWSARCHIVE_HEALTH_MIN_PAGES": 50,
+    })
+    assert HealthRules.from_settings(crawler.settings) == HealthRules(0.95, 50)
+
+
+class LatestSpider(Spider):
+    name = "cna"
+    mode = "latest"
+
+
+def recorder_for(db_url: str, **settings) -> tuple:
+    crawler = get_crawler(LatestSpider, {"NEWSARCHIVE_DATABASE_URL": db_url, **settings})
+    crawler.spider = LatestSpider()
+    return crawler, RunRecorder.from_crawler(crawler)
+
+
+def close(crawler, reason: str = "finished") -> None:
+    crawler.signals.send_catch_log(signals.spider_closed, spider=crawler.spider, reason=reason)
+
+
+def test_a_crawl_is_recorded_from_open_to_close(db_url):
+    crawler, recorder = recorder_for(db_url, NEWSARCHIVE_SPIDER_ARGS={"since": "2023-08-01"})
+    crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
+    run_id = crawler.stats.get_value("newsarchive/run_id")
+    with Archive.open(db_url) as archive:
+        running = archive.get_run(run_id)
+    assert running["status"] == "running" and running["spider"] == "cna"
+    assert running["args"] == {"since": "2023-08-01"} and running["pid"] == os.getpid()
+    for key, value in healthy(**{
+        "downloader/request_count": 25, "response_received_count": 24,
+        "newsarchive/dropped/duplicate": 1, "newsarchive/dropped/missing_body": 1,
+    }).items():
+        crawler.stats.set_value(key, value)
+    close(crawler)
+    with Archive.open(db_url) as archive:
+        run = archive.get_run(run_id)
+    assert run["status"] == "succeeded" and run["error"] is None
+    assert (run["articles_new"], run["articles_updated"], run["articles_unchanged"]) == (12, 2, 4)
+    assert (run["items_dropped"], run["requests"], run["pages_fetched"]) == (2, 25, 24)
+    assert run["stats"]["newsarchive/article_pages"] == 20
+    assert crawler.stats.get_value("newsarchive/run_status") == "succeeded"
+
+
+def test_a_failed_run_is_recorded_with_its_cause_and_logged_as_an_error(db_url, caplog):
+    crawler, _ = recorder_for(db_url)
+    crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
+    crawler.stats.set_value("newsarchive/article_pages", 10)
+    close(crawler)
+    with Archive.open(db_url) as archive:
+        run = archive.get_run(crawler.stats.get_value("newsarchive/run_id"))
+    assert run["status"] == "failed"
+    assert run["error"] == "extraction health: 0 of 10 article pages gave a valid article (0% < 80%)"
+    assert any(r.levelname == "ERROR" and "FAILED" in r.getMessage() for r in caplog.records)
+    assert crawler.stats.get_value("newsarchive/run_status") == "failed"
+
+
+def test_an_interrupted_crawl_is_recorded_failed(db_url):
+    crawler, _ = recorder_for(db_url)
+    crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
+    close(crawler, reason="shutdown")
+    with Archive.open(db_url) as archive:
+        run = archive.get_run(crawler.stats.get_value("newsarchive/run_id"))
+    assert (run["status"], run["error"]) == ("failed", "interrupted")
+
+
+def test_a_run_created_by_the_scheduler_is_adopted(db_url):
+    with Archive.open(db_url) as archive:
+        run_id = archive.start_run("cna", {"since": "2023-08-01"}, pid=1)
+    crawler, _ = recorder_for(db_url, NEWSARCHIVE_RUN_ID=str(run_id))
+    crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
+    assert crawler.stats.get_value("newsarchive/run_id") == run_id
+    close(crawler)
+    with Archive.open(db_url) as archive:
+        runs = archive.list_runs()
+    assert [(r["id"], r["status"]) for r in runs] == [(run_id, "succeeded")]

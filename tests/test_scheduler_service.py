@@ -1,0 +1,279 @@
+"""The scheduler service as a real process: repeated runs, no overlap, one instance, clean stop,
+crash recovery, missed runs, timeouts.
+
+The service runs from a directory outside the repository. Its jobs point at the test spiders in
+tests/scheduler_project (named `cna` and `ettoday`, selected with a SPIDER_MODULES setting), so
+the crawls take the production path (`python -m scrapy crawl ...` with crawler.settings and
+NEWSARCHIVE_RUN_ID) while the tests decide how long they take.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from storage.archive import Archive
+
+pytestmark = pytest.mark.slow
+
+PROBES = Path(__file__).parent / "scheduler_project"
+PROBE_SETTINGS = 'settings = { SPIDER_MODULES = "probe_spiders" }'
+
+
+class Service:
+    """`python -m scheduler` started in a directory outside the repository."""
+
+    def __init__(self, tmp_path: Path, db_url: str, schedule: str, name: str = "service") -> None:
+        self.config = tmp_path / f"{name}.toml"
+        self.config.write_text(schedule, encoding="utf-8")
+        self.log_path = tmp_path / f"{name}.log"
+        workdir = tmp_path / "elsewhere"
+        workdir.mkdir(exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROBES), os.environ.get("PYTHONPATH")]))}
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "scheduler", "--config", str(self.config), "--db", db_url],
+                cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float = 30) -> None:
+        wait_until(lambda: text in self.log() or self.process.poll() is not None, timeout)
+        assert text in self.log(), self.log()
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 30) -> tuple[int, float]:
+        """(exit status, seconds it took)."""
+        start = time.monotonic()
+        status = self.process.wait(timeout)
+        return status, time.monotonic() - start
+
+    def crawl_processes(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill_all(self) -> None:
+        for process in [*self.crawl_processes(), psutil.Process(self.process.pid)]:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        self.process.wait(10)
+
+
+@pytest.fixture
+def services(tmp_path):
+    started: list[Service] = []
+
+    def start(db_url: str, schedule: str, name: str = "service") -> Service:
+        service = Service(tmp_path, db_url, schedule, name)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        if service.process.poll() is None:
+            service.kill_all()
+
+
+@pytest.fixture
+def archive(db_url):
+    archive = Archive.open(db_url)
+    yield archive
+    archive.close()
+
+
+def wait_until(condition, timeout: float, service: Service | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout}s" + (f"; service log:\n{service.log()}" if service else ""))
+
+
+def runs(archive, spider: str | None = None) -> list[dict]:
+    return sorted(archive.list_runs(limit=1000, spider=spider), key=lambda run: run["id"])
+
+
+def moment(value) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def probe_job(job_id: str, spider: str, interval: str, timeout: str = "30m", **args: str) -> str:
+    arg_table = ", ".join(f'{name} = "{value}"' for name, value in args.items())
+    return (f'[jobs.{job_id}]\nspider = "{spider}"\ninterval = "{interval}"\ntimeout = "{timeout}"\n'
+            f"args = {{ {arg_table} }}\n{PROBE_SETTINGS}\n")
+
+
+def running_for(archive, spider: str, seconds: float):
+    """The spider's run that has been running at least `seconds` (its crawl is up by then)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    for run in runs(archive, spider):
+        if run["status"] == "running" and (now - moment(run["started_at"])).total_seconds() >= seconds:
+            return run
+    return None
+
+
+def test_jobs_repeat_without_overlap_single_instance_and_clean_stop(services, archive, db_url):
+    # Each crawl outlasts the 1s interval (Scrapy alone takes longer to start).
+    service = services(db_url, probe_job("cna-probe", "cna", "1s", seconds="0.5")
+                       + probe_job("ettoday-probe", "ettoday", "1s", seconds="0.1"))
+    service.wait_for_log("scheduler started")
+
+    second = services(db_url, probe_job("other", "cna", "1s"), name="second")
+    status, _ = second.wait(30)
+    assert status != 0
+    assert second.log().count("\n") == 1, second.log()
+    assert "another scheduler is already running on this archive" in second.log()
+
+    wait_until(lambda: all(
+        len([run for run in runs(archive, spider) if run["status"] != "running"]) >= 3
+        for spider in ("cna", "ettoday")), timeout=60, service=service)
+
+    # Stop in the middle of a crawl.
+    wait_until(lambda: running_for(archive, "cna", 1.0), timeout=30, service=service)
+    service.signal(signal.SIGTERM)
+    status, seconds = service.wait(30)
+    assert status == 0, service.log()
+    assert seconds < 30
+
+    all_runs = runs(archive)
+    assert [run for run in all_runs if run["status"] == "running"] == []
+    interrupted = [run for run in all_runs if "interrupted: scheduler stopped" in (run["error"] or "")]
+    assert sorted(run["spider"] for run in interrupted) in (["cna"], ["cna", "ettoday"])
+    assert all(run["status"] == "failed" for run in interrupted)
+    for spider in ("cna", "ettoday"):
+        spider_runs = runs(archive, spider)
+        for earlier, later in zip(spider_runs, spider_runs[1:]):
+            assert moment(earlier["finished_at"]) <= moment(later["started_at"]), (earlier, later)
+    # One line when each run starts and one when it ends, naming the run.
+    log = service.log()
+    for run in all_runs:
+        assert f"run {run['id']} [{run['spider']}-probe]: started scrapy crawl {run['spider']}" in log
+        assert log.count(f"run {run['id']} [{run['spider']}-probe]: ") == 2, log
+    assert service.crawl_processes() == []
+
+
+def test_restart_after_crash_recovers_lock_and_stale_run(services, archive, db_url):
+    schedule = probe_job("cna-probe", "cna", "1s", seconds="60")
+    service = services(db_url, schedule)
+    stale = wait_until(lambda: running_for(archive, "cna", 1.0), timeout=30, service=service)
+
+    # A crash: the service dies without cleaning up; systemd then kills its control group.
+    crawls = service.crawl_processes()
+    service.signal(signal.SIGKILL)
+    service.process.wait(10)
+    for crawl in crawls:
+        crawl.kill()
+    assert archive.get_run(stale["id"])["status"] == "running"
+
+    restarted = services(db_url, schedule, name="restarted")
+    restarted.wait_for_log("scheduler started")
+    recovered = archive.get_run(stale["id"])
+    assert recovered["status"] == "failed"
+    assert "interrupted: scheduler restarted" in recovered["error"]
+    assert "marked 1 run(s) left running" in restarted.log()
+    # The job runs again under the new service (the run missed during the outage, at once).
+    wait_until(lambda: any(run["id"] > stale["id"] for run in runs(archive)), timeout=30, service=restarted)
+
+    restarted.signal(signal.SIGINT)
+    status, _ = restarted.wait(30)
+    assert status == 0, restarted.log()
+    assert [run for run in runs(archive) if run["status"] == "running"] == []
+
+
+def test_missed_run_runs_once_and_job_store_follows_the_file(services, archive, db_url):
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    first = services(db_url, probe_job("probe", "cna", "1h", seconds="0.1")
+                     + probe_job("retired", "ettoday", "1h"), name="first")
+    first.wait_for_log("job retired: ettoday every 1h")
+    first.signal(signal.SIGTERM)
+    assert first.wait(30)[0] == 0
+    assert runs(archive) == []
+
+    # Pretend the service was down for three hours: three runs of "probe" were missed.
+    store = SQLAlchemyJobStore(url=db_url)
+    store.start(BlockingScheduler(), "default")
+    job = store.lookup_job("probe")
+    job._modify(next_run_time=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3))
+    store.update_job(job)
+
+    second = services(db_url, probe_job("probe", "cna", "1h", seconds="0.1"), name="second")
+    wait_until(lambda: [run for run in runs(archive) if run["status"] != "running"], timeout=30, service=second)
+    time.sleep(2)  # room for a second, coalescing-failure run to show up
+    assert len(runs(archive)) == 1
+    assert "job probe: missed its run at" in second.log()
+    assert "job retired removed: no longer in the schedule" in second.log()
+    second.signal(signal.SIGTERM)
+    assert second.wait(30)[0] == 0
+
+    stored = store.get_all_jobs()
+    store.shutdown()
+    assert [job.id for job in stored] == ["probe"]
+    assert stored[0].next_run_time > dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=50)
+
+
+def test_hung_crawl_is_killed_at_its_timeout_and_crashes_are_recorded(services, sqlite_url):
+    # Process control does not depend on the database, so one backend suffices here.
+    schedule = (probe_job("cna-probe", "cna", "2s", timeout="1s", hang="1")
+                + probe_job("ettoday-probe", "ettoday", "2s", exit="3"))
+    service = services(sqlite_url, schedule)
+    archive = Archive.open(sqlite_url)
+    try:
+        def timed_out():
+            return [run for run in runs(archive, "cna") if run["status"] == "failed"]
+
+        (hung,) = wait_until(timed_out, timeout=40, service=service)
+        assert hung["error"].startswith("timeout: still running after 1s")
+        crashed = [run for run in runs(archive, "ettoday") if run["status"] != "running"]
+        assert crashed and crashed[0]["status"] == "failed"
+        assert crashed[0]["error"] == "crawl exited with status 3 without finishing its run"
+        log = service.log()
+        assert f"ERROR newsarchive.scheduler: run {hung['id']} [cna-probe]: FAILED" in log
+        assert f"ERROR newsarchive.scheduler: run {crashed[0]['id']} [ettoday-probe]: FAILED" in log
+
+        # The next hung crawl has started by now: a second signal kills it without the grace period.
+        service.signal(signal.SIGTERM)
+        time.sleep(0.5)
+        service.signal(signal.SIGTERM)
+        status, seconds = service.wait(30)
+        assert status == 0, service.log()
+        assert seconds < 10
+        assert [run for run in runs(archive) if run["status"] == "running"] == []
+    finally:
+        archive.close()
+
+
+@pytest.mark.parametrize(
+    ("schedule", "database", "status", "message"),
+    [
+        ('[jobs.a]\nspider = "bbc"\ninterval = "1m"\n', None, 2, "unknown spider 'bbc'"),
+        ('[jobs.a]\nspider = "cna"\n', None, 2, "exactly one of 'interval' or 'cron'"),
+        ('[jobs.a]\nspider = "cna"\ninterval = "1m"\n', "sqlite://", 1, "not an in-memory database"),
+        ('[jobs.a]\nspider = "cna"\ninterval = "1m"\n',
+         "postgresql+psycopg://nobody@127.0.0.1:9/none", 1, "cannot reach the archive database"),
+    ],
+)
+def test_unusable_configuration_is_one_line_and_nonzero(services, sqlite_url, schedule, database, status, message):
+    service = services(database or sqlite_url, schedule)
+    assert service.wait(30)[0] == status
+    assert service.log().count("\n") == 1, service.log()
+    assert message in service.log()
+    assert "Traceback" not in service.log()
