@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urlsplit
 
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler, load_object
 
 from newsarchive.config import HOST_MAP_VAR, ConfigError, parse_host_map
@@ -31,7 +30,7 @@ def validated_host_map(value) -> dict[str, str]:
     host_map = parse_host_map(value)
     for host, origin in host_map.items():
         parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
             raise ConfigError(
                 f"{HOST_MAP_VAR}: origin for {host!r} must look like http://127.0.0.1:8081, got {origin!r}"
             )
@@ -39,16 +38,20 @@ def validated_host_map(value) -> dict[str, str]:
 
 
 class HostMapDownloadHandler:
-    """Wraps Scrapy's default HTTP(S) handler (DOWNLOAD_HANDLERS_BASE["https"])."""
+    """Registered for http and https; wraps the handler Scrapy would use otherwise.
 
-    lazy = False
+    The wrapped handler is DOWNLOAD_HANDLERS_BASE["https"] (Scrapy's HTTP11 handler, the same
+    class as for "http"), so one inner handler serves both the real and the local scheme.
+    """
+
+    lazy = False  # built at start-up, so a bad map is reported before the first request
 
     def __init__(self, host_map: dict[str, str], inner) -> None:
         self.host_map = host_map
         self.inner = inner
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> "HostMapDownloadHandler":
+    def from_crawler(cls, crawler: Crawler) -> HostMapDownloadHandler:
         try:
             host_map = validated_host_map(crawler.settings.get("NEWSARCHIVE_HOST_MAP"))
         except ConfigError as exc:
@@ -59,23 +62,26 @@ class HostMapDownloadHandler:
         inner_cls = load_object(crawler.settings.getdict("DOWNLOAD_HANDLERS_BASE")["https"])
         return cls(host_map, build_from_crawler(inner_cls, crawler))
 
-    def local_url(self, request: Request) -> str | None:
-        """Where a request for a mapped host is really sent; None for unmapped hosts."""
-        parts = urlparse_cached(request)
-        origin = self.host_map.get(parts.netloc.lower()) or self.host_map.get(
-            (parts.hostname or "").lower()
-        )
+    def local_target(self, url: str) -> tuple[str, str] | None:
+        """(local URL, Host header) for a URL of a mapped host; None for unmapped hosts."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        host_port = f"{host}:{parts.port}" if parts.port else host
+        origin = self.host_map.get(host_port) or self.host_map.get(host)
         if origin is None:
             return None
-        path = parts.path or "/"
-        return f"{origin}{path}?{parts.query}" if parts.query else f"{origin}{path}"
+        target = parts.path or "/"  # path keeps any ;params, as sent to the real host
+        if parts.query:
+            target += f"?{parts.query}"
+        return origin + target, host_port
 
     async def download_request(self, request: Request) -> Response:
-        local_url = self.local_url(request)
-        if local_url is None:
+        local = self.local_target(request.url)
+        if local is None:
             return await self.inner.download_request(request)
+        local_url, host = local
         headers = request.headers.copy()
-        headers.setdefault(b"Host", urlparse_cached(request).netloc.encode("ascii"))
+        headers.setdefault(b"Host", host.encode("ascii"))
         meta = dict(request.meta)
         # The local origin is reached directly, never through a proxy chosen for the real host.
         meta.pop("proxy", None)

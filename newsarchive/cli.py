@@ -15,15 +15,29 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from importlib import import_module
 from pathlib import Path
 from typing import IO, Any
 
 import click
+from click.exceptions import NoArgsIsHelpError
+from sqlalchemy.exc import SQLAlchemyError
 
+from crawler.extract import NotAnArticle, extract_article
 from crawler.items import ARTICLE_FIELDS, SOURCES
 from newsarchive.config import ConfigError, database_url
+from scheduler.schedule import ScheduleError
+from scheduler.service import run_service
+from storage.archive import Archive, ArticleFilter
+from storage.db import upgrade
 from storage.errors import ArchiveError
+from storage.exchange import (
+    FORMATS,
+    export_to_path,
+    output_problem,
+    store_articles,
+    validated_import,
+    write_stream,
+)
 
 PROG = "newsarchive"
 PROGRESS_EVERY = 1000
@@ -34,18 +48,16 @@ TAIPEI = timezone(timedelta(hours=8))
 # the top level: one-line errors
 
 
+# exceptions whose message is the whole story for the user
+USER_ERRORS = (ArchiveError, ConfigError, ScheduleError)
+
+
 def error_line(message: str) -> None:
-    click.echo(f"{PROG}: error: {' '.join(str(message).split())}", err=True)
+    click.echo(f"{PROG}: error: {one_line(str(message))}", err=True)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is the whole story for the user (the scheduler may be absent)."""
-    kinds: list[type[BaseException]] = [ArchiveError, ConfigError]
-    try:
-        kinds.append(import_module("scheduler.schedule").ScheduleError)
-    except (ImportError, AttributeError):
-        pass
-    return tuple(kinds)
+def one_line(text: str) -> str:
+    return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
 
 
 class NewsarchiveGroup(click.Group):
@@ -61,11 +73,12 @@ class NewsarchiveGroup(click.Group):
         return status
 
     def _guarded_main(self, args, prog_name, complete_var, **extra) -> int:
-        from sqlalchemy.exc import SQLAlchemyError
-
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             return result if isinstance(result, int) else 0
+        except NoArgsIsHelpError as exc:  # a bare `newsarchive` or `newsarchive db`: the help
+            exc.show()
+            return exc.exit_code
         except click.UsageError as exc:
             error_line(exc.format_message())
             return exc.exit_code
@@ -75,7 +88,7 @@ class NewsarchiveGroup(click.Group):
         except click.Abort:
             error_line("interrupted")
             return 130
-        except _user_errors() as exc:
+        except USER_ERRORS as exc:
             error_line(str(exc))
             return 1
         except OSError as exc:
@@ -115,7 +128,7 @@ class Options:
     db_url: str
 
 
-@click.group(cls=NewsarchiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name=PROG, cls=NewsarchiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db", metavar="URL",
               help="SQLAlchemy URL of the archive (overrides NEWSARCHIVE_DATABASE_URL).")
 @click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
@@ -133,8 +146,6 @@ def main() -> None:
 
 @contextmanager
 def opened_archive(ctx: click.Context):
-    from storage.archive import Archive
-
     archive = Archive.open(ctx.obj.db_url)
     try:
         yield archive
@@ -177,8 +188,6 @@ def filter_options(command: Callable) -> Callable:
 
 
 def article_filter(source, since, until, author, category, tag):
-    from storage.archive import ArticleFilter
-
     if since and until and since > until:
         raise click.BadParameter(f"--since {since} is after --until {until}")
     return ArticleFilter(source=source, since=since, until=until, author=author,
@@ -305,8 +314,6 @@ def extract(ctx: click.Context, source: str, url: str | None, files: tuple[str, 
     A page that is not an article gets a one-line reason on stderr, and the exit status is 2
     once the other pages are printed (1 if a file could not be read).
     """
-    from crawler.extract import NotAnArticle, extract_article
-
     if url and len(files) > 1:
         raise click.UsageError("--url can only be given with a single FILE")
     status = 0
@@ -320,7 +327,7 @@ def extract(ctx: click.Context, source: str, url: str | None, files: tuple[str, 
         try:
             article = extract_article(source, html, url)
         except NotAnArticle as exc:
-            click.echo(f"{name}: not an article: {' '.join(str(exc).split())}", err=True)
+            click.echo(f"{name}: not an article: {one_line(str(exc))}", err=True)
             status = status or 2
             continue
         click.echo(json_line(article.to_dict()))
@@ -356,13 +363,12 @@ def import_command(ctx: click.Context, file: str) -> None:
     output is accepted (its archive fields are ignored). The whole input is checked first: a
     malformed line stops the import with nothing written.
     """
-    from storage.exchange import store_articles, validated_import
-
-    with input_lines(file) as lines, validated_import(lines) as articles:
-        progress = Progress("imported")
+    checking, storing = Progress("checked"), Progress("imported")
+    with input_lines(file) as lines, validated_import(lines, progress=checking) as articles:
+        checking.done()
         with opened_archive(ctx) as archive:
-            summary = store_articles(archive, articles, progress=progress)
-        progress.done()
+            summary = store_articles(archive, articles, progress=storing)
+        storing.done()
     click.echo(str(summary))
 
 
@@ -508,7 +514,7 @@ def seen_time(value: Any) -> str:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(("jsonl", "csv", "parquet", "jekyll")),
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
               default="jsonl", show_default=True)
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="File to write (a folder for jekyll); stdout when absent (jsonl, csv).")
@@ -521,22 +527,18 @@ def export(ctx: click.Context, fmt: str, output: Path | None, source, since, unt
     jsonl and csv carry the archive fields (first_seen_at, last_seen_at, version,
     content_hash); csv holds lists as JSON strings; jekyll writes one post per article.
     """
-    from storage.exchange import STDOUT_FORMATS, export_to_path, write_stream
-
-    if output is None and fmt not in STDOUT_FORMATS:
-        raise click.UsageError(f"--format {fmt} needs --output")
+    problem = output_problem(fmt, output)
+    if problem:
+        raise click.UsageError(problem)
     filters = article_filter(source, since, until, author, category, tag)
     progress = Progress("exported")
     with opened_archive(ctx) as archive:
         rows = progress.counting(archive.iter_articles(filters))
-        try:
-            if output is None:
-                count = write_stream(rows, fmt, sys.stdout)
-                sys.stdout.flush()
-            else:
-                count = export_to_path(rows, fmt, output)
-        except ValueError as exc:  # an --output that cannot take this format
-            raise click.UsageError(str(exc)) from None
+        if output is None:
+            count = write_stream(rows, fmt, sys.stdout)
+            sys.stdout.flush()
+        else:
+            count = export_to_path(rows, fmt, output)
     progress.done()
     if output is not None:
         click.echo(f"exported {count} articles to {output}")
@@ -625,8 +627,6 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply schema migrations (a new database is also created this way)."""
-    from storage.db import upgrade
-
     revision = upgrade(ctx.obj.db_url)
     click.echo(f"archive schema is at revision {revision} (latest)")
 
@@ -642,10 +642,4 @@ def scheduler() -> None:
 @click.pass_context
 def scheduler_run(ctx: click.Context, config: Path | None) -> None:
     """Run the crawl service in the foreground until SIGTERM or SIGINT."""
-    try:
-        from scheduler.service import run_service
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("scheduler"):
-            raise
-        raise click.ClickException("the scheduler service is not available in this installation") from None
     ctx.exit(run_service(str(config) if config else None, ctx.obj.db_url))

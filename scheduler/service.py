@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from scheduler.lock import LockError, ServiceLock
 from scheduler.schedule import JobSpec, ScheduleError, format_duration, load_schedule
+from storage.errors import ArchiveError
 
 log = logging.getLogger("newsarchive.scheduler")
 
@@ -67,6 +68,8 @@ def run_service(config_path: str | None, database_url: str) -> int:
         return _fail(str(exc))
     try:
         return _run_locked(specs, database_url, lock)
+    except KeyboardInterrupt:  # Ctrl-C while starting, before the service's own handlers
+        return _fail("interrupted while starting", status=130)
     finally:
         lock.release()
 
@@ -81,7 +84,6 @@ def run_scheduled_job(job_id: str) -> None:
 def _run_locked(specs: list[JobSpec], database_url: str, lock: ServiceLock) -> int:
     global _service
     from storage.archive import Archive
-    from storage.errors import ArchiveError
 
     try:
         archive = Archive.open(database_url)
@@ -97,7 +99,9 @@ def _run_locked(specs: list[JobSpec], database_url: str, lock: ServiceLock) -> i
                  len(specs), make_url(database_url).render_as_string(hide_password=True),
                  lock.description)
         service.run()
-    except SQLAlchemyError as exc:
+    except ArchiveError as exc:
+        return _fail(str(exc))
+    except SQLAlchemyError as exc:  # the job store's own access to the archive database
         return _fail(f"archive database error: {_one_line(getattr(exc, 'orig', None) or exc)}")
     finally:
         _service = None
@@ -138,7 +142,7 @@ class Crawl:
         self.process = process
         self.stop_reason: str | None = None
 
-    def signal(self, signum: int) -> None:
+    def send(self, signum: int) -> None:
         if self.process.poll() is None:
             try:
                 self.process.send_signal(signum)
@@ -146,17 +150,18 @@ class Crawl:
                 pass
 
 
-def stop_crawls(crawls: list[Crawl], reason: str, *, grace: float = STOP_GRACE) -> None:
+def stop_crawls(crawls: list[Crawl], reason: str, *, grace: float = STOP_GRACE,
+                kill_grace: float = KILL_GRACE) -> None:
     """SIGINT (Scrapy closes the spider), then SIGTERM, then SIGKILL, until every crawl has exited."""
     for crawl in crawls:
         if crawl.stop_reason is None:
             crawl.stop_reason = reason
-    for signum, wait in ((signal.SIGINT, grace), (signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
+    for signum, wait in ((signal.SIGINT, grace), (signal.SIGTERM, kill_grace), (signal.SIGKILL, None)):
         running = [crawl for crawl in crawls if crawl.process.poll() is None]
         if not running:
             return
         for crawl in running:
-            crawl.signal(signum)
+            crawl.send(signum)
         deadline = None if wait is None else time.monotonic() + wait
         for crawl in running:
             try:
@@ -168,7 +173,6 @@ def stop_crawls(crawls: list[Crawl], reason: str, *, grace: float = STOP_GRACE) 
 class SchedulerService:
     def __init__(self, specs: list[JobSpec], database_url: str, archive) -> None:
         self.specs = {spec.id: spec for spec in specs}
-        self.database_url = database_url
         self.archive = archive
         self.crawl_env = {
             **os.environ,
@@ -192,14 +196,14 @@ class SchedulerService:
     # --- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
         """Blocks until a stop is requested, then waits for every crawl to be recorded."""
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            if not self._stopping:
-                self.scheduler.start()
-            self._wait_for_jobs()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        if not self._stopping:
+            self.scheduler.start()
+        self._wait_for_jobs()
+        # Stopped: a late second signal must not turn the clean exit into a death by signal.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
 
     def request_stop(self) -> None:
         with self._state:
@@ -287,7 +291,7 @@ class SchedulerService:
         try:
             with self._archive_lock:
                 run_id = self.archive.start_run(spec.spider, spec.args, pid=os.getpid())
-        except Exception as exc:
+        except (ArchiveError, SQLAlchemyError) as exc:
             log.error("job %s: run not started, the archive is unavailable: %s", spec.id, _one_line(exc))
             return
         started = time.monotonic()
@@ -326,19 +330,23 @@ class SchedulerService:
                 self._open_runs.discard(run_id)
 
     def _record_exit(self, run_id: int, crawl: Crawl) -> None:
-        """The crawl finishes its own run; make it `failed` when it could not or was stopped."""
+        """The crawl finishes its own run; make it `failed` when it could not or was stopped.
+
+        A run the crawl recorded as succeeded stays so: it finished its work before any signal.
+        """
         returncode = crawl.process.wait()
         with self._archive_lock:
             run = self.archive.get_run(run_id)
         if run is None:
             log.error("run %d: its row disappeared from the archive", run_id)
             return
-        if crawl.stop_reason is None and run["status"] != "running":
-            return
-        error = crawl.stop_reason or _exit_reason(returncode)
-        if run["status"] != "running" and run.get("error") and run["error"] not in error:
-            error = f"{error}; crawl reported: {run['error']}"
-        self._finish_failed(run_id, error, run)
+        if run["status"] == "running":
+            self._finish_failed(run_id, crawl.stop_reason or _exit_reason(returncode), run)
+        elif run["status"] == "failed" and crawl.stop_reason and crawl.stop_reason not in (run["error"] or ""):
+            error = crawl.stop_reason
+            if run["error"] and run["error"] not in error:
+                error = f"{error}; crawl reported: {run['error']}"
+            self._finish_failed(run_id, error, run)
 
     def _finish_failed(self, run_id: int, error: str, run: dict | None = None) -> None:
         counts = {name: (run or {}).get(name) or 0 for name in RUN_COUNTS}
@@ -391,10 +399,11 @@ def _configure_logging() -> None:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # APScheduler's per-execution INFO lines would double ours; keep its warnings (skipped runs).
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the archive's migration check on open
 
 
 def _fail(message: str, *, status: int = 1) -> int:
-    print(f"newsarchive scheduler: {_one_line(message)}", file=sys.stderr)
+    print(f"newsarchive: error: {_one_line(message)}", file=sys.stderr)
     return status
 
 

@@ -36,7 +36,7 @@ CONTENT_FIELDS = tuple(f for f in ARTICLE_FIELDS if f not in ("source", "source_
 TEXT_FIELDS = ("url", "title", "published_at", "updated_at", "category", "location",
                "description", "body", "body_html", "language")
 LIST_FIELDS = ("tags", "authors", "editors")
-KEY_CHUNK = 400  # keys per bulk select (two parameters each, well under SQLite's limit)
+KEY_CHUNK = 500  # ids per bulk select, well under SQLite's parameter limit
 ITER_CHUNK = 500
 MAX_LENGTH = {"source_id": 32, "published_at": 40, "updated_at": 40, "language": 16}
 
@@ -449,9 +449,9 @@ class _BatchWriter:
         keys = list(dict.fromkeys((r["source"], r["source_id"]) for r in rows))
         stored = self._select(keys, self.LIGHT)
         # full old content only for rows about to get a new version
-        changing = [k for k in {(r["source"], r["source_id"]): r for r in rows}
-                    if k in stored and any(r["content_hash"] != stored[k]["content_hash"]
-                                           for r in rows if (r["source"], r["source_id"]) == k)]
+        changing = list(dict.fromkeys(
+            key for key, row in zip(((r["source"], r["source_id"]) for r in rows), rows)
+            if key in stored and row["content_hash"] != stored[key]["content_hash"]))
         if changing:
             for key, full in self._select(changing, ("id", *CONTENT_FIELDS, "content_hash")).items():
                 stored[key].update(full)
@@ -499,25 +499,38 @@ class _BatchWriter:
         return outcomes
 
     def _select(self, keys: list[tuple], columns: Sequence[str]) -> dict[tuple, dict]:
+        """Stored rows by key, one indexed `source = ? AND source_id IN (...)` per chunk."""
         a = ARTICLES.c
-        found: dict[tuple, dict] = {}
         cols = [a[c] for c in dict.fromkeys(("source", "source_id", *columns))]
-        for start in range(0, len(keys), KEY_CHUNK):
-            chunk = keys[start:start + KEY_CHUNK]
-            for row in self.conn.execute(select(*cols).where(tuple_(a.source, a.source_id).in_(chunk))):
-                found[(row.source, row.source_id)] = row._asdict()
+        by_source: dict[str, list[str]] = {}
+        for source, source_id in keys:
+            by_source.setdefault(source, []).append(source_id)
+        found: dict[tuple, dict] = {}
+        for source, ids in by_source.items():
+            for start in range(0, len(ids), KEY_CHUNK):
+                chunk = ids[start:start + KEY_CHUNK]
+                for row in self.conn.execute(select(*cols).where(a.source == source, a.source_id.in_(chunk))):
+                    found[(row.source, row.source_id)] = row._asdict()
         return found
+
+    def _new_ids(self, count: int) -> list[int]:
+        """Ids for new articles, taken before inserting so that one executemany inserts all."""
+        if self.conn.dialect.name == "postgresql":
+            return list(self.conn.scalars(
+                text("SELECT nextval(pg_get_serial_sequence('articles', 'id')) "
+                     "FROM generate_series(1, :n)"), {"n": count}))
+        # the write transaction holds SQLite's lock, so nobody else can take these ids
+        first = self.conn.scalar(select(func.coalesce(func.max(ARTICLES.c.id), 0))) + 1
+        return list(range(first, first + count))
 
     def _insert_new(self, rows: list[dict]) -> dict[tuple, int]:
         if not rows:
             return {}
         columns = [c.name for c in ARTICLES.columns if c.name != "id"]
-        result = self.conn.execute(
-            insert(ARTICLES).returning(ARTICLES.c.id, sort_by_parameter_order=True),
-            [{c: row[c] for c in columns} for row in rows],
-        )
-        return {(row["source"], row["source_id"]): new_id
-                for row, new_id in zip(rows, result.scalars())}
+        ids = self._new_ids(len(rows))
+        self.conn.execute(insert(ARTICLES), [
+            {"id": new_id, **{c: row[c] for c in columns}} for new_id, row in zip(ids, rows)])
+        return {(row["source"], row["source_id"]): new_id for row, new_id in zip(rows, ids)}
 
     def _update_changed(self, rows: list[dict]) -> None:
         if not rows:

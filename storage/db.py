@@ -20,6 +20,7 @@ from storage.errors import ArchiveError
 from storage.models import Base
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
 WRITE_OPTION = "newsarchive_write"
 MIGRATIONS_PACKAGE = "storage:migrations"
 # pg_advisory_xact_lock key serializing concurrent migrations ("newsarch" in ASCII)
@@ -56,6 +57,8 @@ def describe_connect_error(exc: BaseException) -> str:
     lowered = message.lower()
     if "connection refused" in lowered:
         return "connection refused"
+    if "timeout expired" in lowered or "timed out" in lowered:
+        return "connection timed out"
     if "does not exist" in lowered and "database" in lowered:
         return message.splitlines()[0].split("FATAL:")[-1].strip()
     if "unable to open database file" in lowered:
@@ -116,7 +119,9 @@ def create_archive_engine(url: str | None = None) -> Engine:
         engine = create_engine(parsed, **options)
         _install_sqlite_listeners(engine)
     else:
-        engine = create_engine(parsed, pool_pre_ping=True)
+        # a black-holed host must fail in seconds, not after the OS's TCP timeout
+        connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

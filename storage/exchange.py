@@ -1,9 +1,10 @@
 """Import and export of the archive: JSON lines, CSV, Parquet and Jekyll posts.
 
 Everything streams: exports write rows as `Archive.iter_articles` yields them (Parquet in
-row-group batches), imports read line by line. An import first validates (and cleans) the
-whole input into a spooled temporary file and only then writes, so a bad line anywhere leaves
-the archive exactly as it was, while a large valid file still needs constant memory.
+row-group batches), imports read line by line. An import first cleans and validates the whole
+input (the crawl's own cleaning and validation, then the archive's storage checks) into a
+temporary file and only then writes, so a bad line anywhere leaves the archive exactly as it
+was, while a large valid file still needs constant memory.
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from crawler.extract.common import sanitize_html
 from crawler.cleaning import clean_article
+from crawler.extract.common import sanitize_html
 from crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, Article
 from crawler.validation import validate_article as validation_problems
+from storage.archive import prepare_article as storable_row
 from storage.errors import ArchiveError, MalformedArticle
 
 ARCHIVE_FIELDS = ("first_seen_at", "last_seen_at", "version", "content_hash")
@@ -33,7 +35,6 @@ STDOUT_FORMATS = ("jsonl", "csv")
 IMPORT_BATCH_SIZE = 1000
 PARQUET_ROW_GROUP = 1000
 OUTLET_NAMES = {"cna": "中央社CNA", "ettoday": "ETtoday新聞雲"}
-
 
 
 class InvalidInput(ArchiveError):
@@ -100,7 +101,12 @@ def prepare_article(data: Any) -> dict:
     problems = validation_problems(article)
     if problems:
         raise ValueError("; ".join(problems))
-    return Article.from_dict(article).to_dict()
+    article = Article.from_dict(article).to_dict()
+    try:  # what store_many would refuse is refused now, before anything is written
+        storable_row(0, article)
+    except MalformedArticle as exc:
+        raise ValueError(str(exc)) from None
+    return article
 
 
 def iter_valid_articles(lines: Iterable[bytes]) -> Iterator[tuple[int, dict]]:
@@ -128,15 +134,18 @@ def iter_valid_articles(lines: Iterable[bytes]) -> Iterator[tuple[int, dict]]:
 
 
 @contextmanager
-def validated_import(lines: Iterable[bytes]) -> Iterator[IO[bytes]]:
+def validated_import(lines: Iterable[bytes], *,
+                     progress: Callable[[int], None] | None = None) -> Iterator[IO[bytes]]:
     """A temporary file holding every article of the input, validated and cleaned.
 
     It is complete before anything is written, so a malformed line anywhere leaves the archive
     untouched (the database is not even opened), yet a large input needs constant memory.
     """
     with tempfile.TemporaryFile(mode="w+b", prefix="newsarchive-import-") as spool:
-        for number, article in iter_valid_articles(lines):
-            spool.write(json.dumps([number, article], ensure_ascii=False).encode("utf-8") + b"\n")
+        for count, (_, article) in enumerate(iter_valid_articles(lines), start=1):
+            spool.write(json.dumps(article, ensure_ascii=False).encode("utf-8") + b"\n")
+            if progress is not None and count % IMPORT_BATCH_SIZE == 0:
+                progress(count)
         spool.seek(0)
         yield spool
 
@@ -145,7 +154,7 @@ def store_articles(archive, spool: IO[bytes], *, batch_size: int = IMPORT_BATCH_
                    progress: Callable[[int], None] | None = None) -> ImportSummary:
     """Store the articles of a `validated_import` file through `archive.store_many`, in batches."""
     summary = ImportSummary()
-    batch: list[tuple[int, dict]] = []
+    batch: list[dict] = []
     for line in spool:
         batch.append(json.loads(line))
         if len(batch) >= batch_size:
@@ -156,15 +165,10 @@ def store_articles(archive, spool: IO[bytes], *, batch_size: int = IMPORT_BATCH_
     return summary
 
 
-def _store(archive, batch: list[tuple[int, dict]], summary: ImportSummary,
+def _store(archive, batch: list[dict], summary: ImportSummary,
            progress: Callable[[int], None] | None) -> None:
-    try:
-        outcomes = archive.store_many([article for _, article in batch])
-    except MalformedArticle as exc:
-        raise InvalidInput(f"line {batch[exc.index][0]}: {exc}") from None
-    for outcome in outcomes:
-        value = getattr(outcome, "value", outcome)
-        setattr(summary, value, getattr(summary, value) + 1)
+    for outcome in archive.store_many(batch):
+        setattr(summary, outcome.value, getattr(summary, outcome.value) + 1)
     if progress is not None:
         progress(summary.total)
 
@@ -359,15 +363,23 @@ def _replacing(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def output_problem(fmt: str, output: Path | None) -> str | None:
+    """Why format `fmt` cannot be written to `output` (None: stdout), or None when it can."""
+    if output is None:
+        return None if fmt in STDOUT_FORMATS else f"--format {fmt} needs --output"
+    if fmt == "jekyll":
+        if output.exists() and not output.is_dir():
+            return f"{output} is not a folder (jekyll writes one file per article)"
+    elif output.is_dir():
+        return f"{output} is a folder; give a file name for --format {fmt}"
+    return None
+
+
 def export_to_path(rows: Iterable[Mapping], fmt: str, output: Path) -> int:
     """Write `rows` in format `fmt` to `output` (a folder for jekyll); a failed export leaves
     any earlier file at `output` as it was."""
     if fmt == "jekyll":
-        if output.exists() and not output.is_dir():
-            raise ValueError(f"{output} is not a folder (jekyll writes one file per article)")
         return write_jekyll(rows, output)
-    if output.is_dir():
-        raise ValueError(f"{output} is a folder; give a file name for --format {fmt}")
     with _replacing(output) as tmp:
         if fmt == "parquet":
             return write_parquet(rows, tmp)
@@ -380,7 +392,7 @@ def write_stream(rows: Iterable[Mapping], fmt: str, out: IO[str]) -> int:
         return write_jsonl(rows, out)
     if fmt == "csv":
         return write_csv(rows, out)
-    raise ValueError(f"--format {fmt} cannot be written to standard output; give --output")
+    raise ValueError(f"--format {fmt} is not a line format")
 
 
 def _json_type(value: Any) -> str:

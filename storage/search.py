@@ -12,7 +12,7 @@ occurs as a contiguous run of units inside one field; punctuation and spacing be
 ignored, so `台北高雄` also matches `台北、高雄`, and one- and two-character words match.
 
 The index differs per backend, the matches do not:
-* SQLite: an FTS5 table (external content = article_search, kept in step by triggers) whose
+* SQLite: an FTS5 table (external content = article_search, written in the same transaction) whose
   `ascii` tokenizer sees exactly our units; each term is an FTS5 phrase, which is exact.
 * PostgreSQL: a GIN-indexed `tokens text[]` (units plus adjacent CJK pairs) narrows the
   candidates, and every term the tokens alone do not prove is verified with strpos.
@@ -26,6 +26,7 @@ newest first instead of collecting every match.
 """
 from __future__ import annotations
 
+import functools
 import operator
 import unicodedata
 from collections.abc import Sequence
@@ -63,30 +64,54 @@ def _is_cjk_char(char: str) -> bool:
             or 0x20000 <= code <= 0x3134F or char in "\u3005\u3007")
 
 
-class _UnitTable(dict):
-    """str.translate table built on demand: a CJK character becomes ` c `, another letter or
-    digit its NFKC lower-case form, anything else a space. Translating then splitting is the
-    tokenizer (C speed on the write path)."""
+def _replacement(code: int) -> str:
+    """What the tokenizer makes of one character: a CJK character becomes ` c `, another letter
+    or digit its NFKC lower-case form, anything else a space."""
+    parts = []
+    for char in unicodedata.normalize("NFKC", chr(code)).lower():
+        if _is_cjk_char(char):
+            parts.append(f" {char} ")
+        elif char.isalnum():
+            parts.append(char)
+        else:
+            parts.append(" ")
+    return "".join(parts)
+
+
+class _AnyCharTable(dict):
+    """str.translate table for any text, filled on demand (the slow path: astral characters)."""
 
     def __missing__(self, code: int) -> str:
-        parts = []
-        for char in unicodedata.normalize("NFKC", chr(code)).lower():
-            if _is_cjk_char(char):
-                parts.append(f" {char} ")
-            elif char.isalnum():
-                parts.append(char)
-            else:
-                parts.append(" ")
-        self[code] = "".join(parts)
+        self[code] = _replacement(code)
         return self[code]
 
 
-_UNIT_TABLE = _UnitTable()
+@functools.cache
+def _bmp_table() -> dict[int, str]:
+    """A plain table for the Basic Multilingual Plane: characters it lacks stay as they are,
+    which is right for them; translate() with a plain dict is twice as fast."""
+    table = {}
+    for code in range(0x10000):
+        if 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xAC00 <= code <= 0xD7AF:
+            table[code] = f" {chr(code)} "  # NFKC leaves these alone: skip the slow check
+            continue
+        replacement = _replacement(code)
+        if replacement != chr(code):
+            table[code] = replacement
+    return table
+
+
+_ANY_CHAR_TABLE = _AnyCharTable()
 
 
 def units(value: str | None) -> list[str]:
-    """The text's units: single CJK characters and lower-cased runs of other letters/digits."""
-    return value.translate(_UNIT_TABLE).split() if value else []
+    """The text's units: single CJK characters and lower-cased runs of other letters/digits.
+
+    Translating then splitting is the whole tokenizer: C speed on the write path."""
+    if not value:
+        return []
+    table = _bmp_table() if max(value) <= "\uffff" else _ANY_CHAR_TABLE
+    return value.translate(table).split()
 
 
 def _is_cjk(unit: str) -> bool:
@@ -371,8 +396,21 @@ def _search_rows(documents: dict[int, SearchDocument], with_tokens: bool) -> lis
     return rows
 
 
+def _sqlite_fts(conn: Connection, command: str, ids: list[int]) -> None:
+    """Copy article_search rows into the FTS5 index (`command` '' adds, 'delete' removes)."""
+    head = "article_fts, rowid" if command else "rowid"
+    value = f"'{command}', " if command else ""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        conn.exec_driver_sql(
+            f"INSERT INTO article_fts ({head}, title_units, other_units) "
+            f"SELECT {value}article_id, title_units, other_units FROM article_search "
+            f"WHERE article_id IN ({', '.join('?' * len(chunk))})",
+            tuple(chunk),
+        )
+
+
 def index_new(conn: Connection, documents: dict[int, SearchDocument]) -> None:
-    """Index new articles (on SQLite, triggers on article_search feed the FTS5 table)."""
     if not documents:
         return
     if conn.dialect.name == "postgresql":
@@ -382,17 +420,24 @@ def index_new(conn: Connection, documents: dict[int, SearchDocument]) -> None:
             .bindparams(bindparam("tokens", type_=ARRAY(Text))),
             _search_rows(documents, True),
         )
-    else:
-        conn.execute(SEARCH.insert(), _search_rows(documents, False))
+        return
+    conn.execute(SEARCH.insert(), _search_rows(documents, False))
+    _sqlite_fts(conn, "", list(documents))
 
 
 def index_replace(conn: Connection, documents: dict[int, SearchDocument]) -> None:
     """Re-index changed articles."""
     if not documents:
         return
-    tokens = ", tokens = :tokens" if conn.dialect.name == "postgresql" else ""
+    postgresql = conn.dialect.name == "postgresql"
+    if not postgresql:
+        # an external-content FTS5 row is removed by giving back exactly what it indexed
+        _sqlite_fts(conn, "delete", list(documents))
+    tokens = ", tokens = :tokens" if postgresql else ""
     stmt = text("UPDATE article_search SET title_units = :title_units, other_units = :other_units"
                 f"{tokens} WHERE article_id = :article_id")
-    if tokens:
+    if postgresql:
         stmt = stmt.bindparams(bindparam("tokens", type_=ARRAY(Text)))
-    conn.execute(stmt, _search_rows(documents, bool(tokens)))
+    conn.execute(stmt, _search_rows(documents, postgresql))
+    if not postgresql:
+        _sqlite_fts(conn, "", list(documents))

@@ -120,6 +120,7 @@ def test_malformed_line_names_its_number(raw, problem):
     ({"source": "udn"}, "unknown source 'udn'"),
     ({"published_at": "2023-09-15 13:54"}, "published_at has no UTC offset"),
     ({"category": 3}, "field 'category' must be a string, got a number"),
+    ({"language": "zh-Hant-" + "x" * 20}, "field 'language' is longer than 16 characters"),  # storage's limit
 ])
 def test_invalid_article_names_line_and_problem(change, problem):
     bad = make_article(2)

@@ -9,6 +9,7 @@ NEWSARCHIVE_RUN_ID) while the tests decide how long they take.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -129,36 +130,32 @@ def running_for(archive, spider: str, seconds: float):
     return None
 
 
-def test_jobs_repeat_without_overlap_single_instance_and_clean_stop(services, archive, db_url):
+def test_jobs_repeat_without_overlap_and_stop_cleanly_mid_crawl(services, sqlite_url):
+    # The job store's backend is covered by the tests below; this one is about processes.
     # Each crawl outlasts the 1s interval (Scrapy alone takes longer to start).
-    service = services(db_url, probe_job("cna-probe", "cna", "1s", seconds="0.5")
+    service = services(sqlite_url, probe_job("cna-probe", "cna", "1s", seconds="0.5")
                        + probe_job("ettoday-probe", "ettoday", "1s", seconds="0.1"))
-    service.wait_for_log("scheduler started")
+    with Archive.open(sqlite_url) as archive:
+        wait_until(lambda: all(
+            len([run for run in runs(archive, spider) if run["status"] != "running"]) >= 3
+            for spider in ("cna", "ettoday")), timeout=60, service=service)
 
-    second = services(db_url, probe_job("other", "cna", "1s"), name="second")
-    status, _ = second.wait(30)
-    assert status != 0
-    assert second.log().count("\n") == 1, second.log()
-    assert "another scheduler is already running on this archive" in second.log()
+        wait_until(lambda: running_for(archive, "cna", 1.0), timeout=30, service=service)
+        service.signal(signal.SIGTERM)
+        status, seconds = service.wait(30)
+        assert status == 0, service.log()
+        assert seconds < 30
+        all_runs = runs(archive)
 
-    wait_until(lambda: all(
-        len([run for run in runs(archive, spider) if run["status"] != "running"]) >= 3
-        for spider in ("cna", "ettoday")), timeout=60, service=service)
-
-    # Stop in the middle of a crawl.
-    wait_until(lambda: running_for(archive, "cna", 1.0), timeout=30, service=service)
-    service.signal(signal.SIGTERM)
-    status, seconds = service.wait(30)
-    assert status == 0, service.log()
-    assert seconds < 30
-
-    all_runs = runs(archive)
     assert [run for run in all_runs if run["status"] == "running"] == []
     interrupted = [run for run in all_runs if "interrupted: scheduler stopped" in (run["error"] or "")]
     assert sorted(run["spider"] for run in interrupted) in (["cna"], ["cna", "ettoday"])
     assert all(run["status"] == "failed" for run in interrupted)
+    # The others were adopted and finished by the crawls themselves (NEWSARCHIVE_RUN_ID).
+    completed = [run for run in all_runs if run not in interrupted]
+    assert [(run["status"], run["error"]) for run in completed] == [("succeeded", None)] * len(completed)
     for spider in ("cna", "ettoday"):
-        spider_runs = runs(archive, spider)
+        spider_runs = [run for run in all_runs if run["spider"] == spider]
         for earlier, later in zip(spider_runs, spider_runs[1:]):
             assert moment(earlier["finished_at"]) <= moment(later["started_at"]), (earlier, later)
     # One line when each run starts and one when it ends, naming the run.
@@ -167,6 +164,25 @@ def test_jobs_repeat_without_overlap_single_instance_and_clean_stop(services, ar
         assert f"run {run['id']} [{run['spider']}-probe]: started scrapy crawl {run['spider']}" in log
         assert log.count(f"run {run['id']} [{run['spider']}-probe]: ") == 2, log
     assert service.crawl_processes() == []
+
+
+def test_second_instance_on_the_same_archive_is_refused(services, db_url):
+    schedule = probe_job("probe", "cna", "1h")
+    first = services(db_url, schedule, name="first")
+    first.wait_for_log("scheduler started")
+
+    second = services(db_url, schedule, name="second")
+    status, _ = second.wait(30)
+    assert status == 1
+    assert second.log().count("\n") == 1, second.log()
+    assert "another scheduler is already running on this archive" in second.log()
+
+    first.signal(signal.SIGTERM)
+    assert first.wait(30)[0] == 0
+    third = services(db_url, schedule, name="third")  # a clean stop released the lock
+    third.wait_for_log("scheduler started")
+    third.signal(signal.SIGTERM)
+    assert third.wait(30)[0] == 0
 
 
 def test_restart_after_crash_recovers_lock_and_stale_run(services, archive, db_url):
@@ -201,64 +217,82 @@ def test_missed_run_runs_once_and_job_store_follows_the_file(services, archive, 
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    first = services(db_url, probe_job("probe", "cna", "1h", seconds="0.1")
-                     + probe_job("retired", "ettoday", "1h"), name="first")
-    first.wait_for_log("job retired: ettoday every 1h")
-    first.signal(signal.SIGTERM)
-    assert first.wait(30)[0] == 0
-    assert runs(archive) == []
-
-    # Pretend the service was down for three hours: three runs of "probe" were missed.
-    store = SQLAlchemyJobStore(url=db_url)
+    store = SQLAlchemyJobStore(url=db_url)  # the service's job store, seen from outside
     store.start(BlockingScheduler(), "default")
-    job = store.lookup_job("probe")
-    job._modify(next_run_time=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3))
-    store.update_job(job)
 
-    second = services(db_url, probe_job("probe", "cna", "1h", seconds="0.1"), name="second")
-    wait_until(lambda: [run for run in runs(archive) if run["status"] != "running"], timeout=30, service=second)
-    time.sleep(2)  # room for a second, coalescing-failure run to show up
-    assert len(runs(archive)) == 1
-    assert "job probe: missed its run at" in second.log()
-    assert "job retired removed: no longer in the schedule" in second.log()
-    second.signal(signal.SIGTERM)
-    assert second.wait(30)[0] == 0
+    def pretend_down_for_three_hours():
+        job = store.lookup_job("probe")
+        job._modify(next_run_time=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3))
+        store.update_job(job)
 
-    stored = store.get_all_jobs()
-    store.shutdown()
-    assert [job.id for job in stored] == ["probe"]
-    assert stored[0].next_run_time > dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=50)
+    def stored_jobs():
+        return {job.id: job.next_run_time - dt.datetime.now(dt.timezone.utc) for job in store.get_all_jobs()}
+
+    try:
+        first = services(db_url, probe_job("probe", "cna", "1h", seconds="0.1")
+                         + probe_job("retired", "ettoday", "1h"), name="first")
+        first.wait_for_log("job retired: ettoday every 1h")
+        first.signal(signal.SIGTERM)
+        assert first.wait(30)[0] == 0
+        assert runs(archive) == []
+        assert stored_jobs().keys() == {"probe", "retired"}
+
+        # Three runs of "probe" were missed while the service was down: it runs once on return.
+        pretend_down_for_three_hours()
+        second = services(db_url, probe_job("probe", "cna", "1h", seconds="0.1"), name="second")
+        wait_until(lambda: [run for run in runs(archive) if run["status"] != "running"],
+                   timeout=30, service=second)
+        time.sleep(2)  # room for a second, uncoalesced run to show up
+        assert len(runs(archive)) == 1
+        assert "job probe: missed its run at" in second.log()
+        assert "job retired removed: no longer in the schedule" in second.log()
+        second.signal(signal.SIGTERM)
+        assert second.wait(30)[0] == 0
+        (next_run,) = stored_jobs().values()
+        assert dt.timedelta(minutes=50) < next_run <= dt.timedelta(hours=1)
+
+        # A job whose schedule changed in the file starts afresh: no catching up on the old one.
+        pretend_down_for_three_hours()
+        third = services(db_url, probe_job("probe", "cna", "2h", seconds="0.1"), name="third")
+        third.wait_for_log("job probe: cna every 2h")
+        time.sleep(1)
+        third.signal(signal.SIGTERM)
+        assert third.wait(30)[0] == 0
+        assert len(runs(archive)) == 1
+        assert "job probe: missed" not in third.log()
+        (next_run,) = stored_jobs().values()
+        assert dt.timedelta(minutes=110) < next_run <= dt.timedelta(hours=2)
+    finally:
+        store.shutdown()
 
 
-def test_hung_crawl_is_killed_at_its_timeout_and_crashes_are_recorded(services, sqlite_url):
-    # Process control does not depend on the database, so one backend suffices here.
-    schedule = (probe_job("cna-probe", "cna", "2s", timeout="1s", hang="1")
+def test_crawl_is_stopped_at_its_timeout_and_crashes_are_recorded(services, sqlite_url):
+    # Process control does not depend on the database, so one backend suffices here;
+    # the SIGKILL end of the escalation is tested in test_scheduler_process.py.
+    schedule = (probe_job("cna-probe", "cna", "2s", timeout="1s", seconds="60")
                 + probe_job("ettoday-probe", "ettoday", "2s", exit="3"))
     service = services(sqlite_url, schedule)
-    archive = Archive.open(sqlite_url)
-    try:
-        def timed_out():
-            return [run for run in runs(archive, "cna") if run["status"] == "failed"]
+    with Archive.open(sqlite_url) as archive:
+        def finished(spider):
+            return [run for run in runs(archive, spider) if run["status"] != "running"]
 
-        (hung,) = wait_until(timed_out, timeout=40, service=service)
-        assert hung["error"].startswith("timeout: still running after 1s")
-        crashed = [run for run in runs(archive, "ettoday") if run["status"] != "running"]
-        assert crashed and crashed[0]["status"] == "failed"
-        assert crashed[0]["error"] == "crawl exited with status 3 without finishing its run"
+        (timed_out, *_) = wait_until(lambda: finished("cna"), timeout=40, service=service)
+        (crashed, *_) = wait_until(lambda: finished("ettoday"), timeout=40, service=service)
+        assert timed_out["status"] == "failed"
+        assert timed_out["error"].startswith("timeout: still running after 1s")
+        assert crashed["status"] == "failed"
+        assert crashed["error"] == "crawl exited with status 3 without finishing its run"
         log = service.log()
-        assert f"ERROR newsarchive.scheduler: run {hung['id']} [cna-probe]: FAILED" in log
-        assert f"ERROR newsarchive.scheduler: run {crashed[0]['id']} [ettoday-probe]: FAILED" in log
+        assert f"ERROR newsarchive.scheduler: run {timed_out['id']} [cna-probe]: FAILED" in log
+        assert f"ERROR newsarchive.scheduler: run {crashed['id']} [ettoday-probe]: FAILED" in log
 
-        # The next hung crawl has started by now: a second signal kills it without the grace period.
+        # An impatient second signal, during or after the stop, still ends in a clean exit.
+        wait_until(lambda: running_for(archive, "cna", 0.5), timeout=30, service=service)
         service.signal(signal.SIGTERM)
-        time.sleep(0.5)
+        time.sleep(0.2)
         service.signal(signal.SIGTERM)
-        status, seconds = service.wait(30)
-        assert status == 0, service.log()
-        assert seconds < 10
+        assert service.wait(30)[0] == 0, service.log()
         assert [run for run in runs(archive) if run["status"] == "running"] == []
-    finally:
-        archive.close()
 
 
 @pytest.mark.parametrize(
@@ -277,3 +311,26 @@ def test_unusable_configuration_is_one_line_and_nonzero(services, sqlite_url, sc
     assert service.log().count("\n") == 1, service.log()
     assert message in service.log()
     assert "Traceback" not in service.log()
+
+
+def test_scheduled_cna_crawl_archives_the_replica(services, archive, db_url, monkeypatch):
+    """The real `cna` spider, launched by the service, crawls the local replica into the archive."""
+    from storage.archive import ArticleFilter
+    from tests.replica import Replica
+
+    with Replica.start(cna_articles=6, ettoday_articles=1, days=1) as replica:
+        monkeypatch.setenv("NEWSARCHIVE_HOST_MAP", json.dumps(replica.host_map))  # inherited by each crawl
+        service = services(db_url, '[jobs.cna-latest]\nspider = "cna"\ninterval = "1s"\n'
+                                   "settings = { DOWNLOAD_DELAY = 0, AUTOTHROTTLE_ENABLED = false }\n")
+        (run, *_) = wait_until(lambda: [run for run in runs(archive) if run["status"] != "running"],
+                               timeout=60, service=service)
+        service.signal(signal.SIGTERM)
+        assert service.wait(30)[0] == 0
+
+    assert (run["spider"], run["status"], run["error"]) == ("cna", "succeeded", None), run
+    archived = {article["url"] for article in archive.iter_articles(ArticleFilter(source="cna"))}
+    assert archived == {record.url for record in replica.cna.articles}
+    assert run["articles_new"] == len(archived) == 6
+    assert run["requests"] > 6
+    assert f"run {run['id']} [cna-latest]: succeeded in" in service.log()
+    assert f"{run['articles_new']} new, 0 updated, 0 unchanged, 0 dropped, {run['requests']} requests" in service.log()

@@ -219,11 +219,35 @@ def test_cna_without_robots_txt_uses_the_google_news_sitemap():
     assert not any("/cna2018api/" in u for u in urls(released))
 
 
+def test_robots_rules_for_our_user_agent_apply():
+    spider = make_spider(CnaSpider, settings={"USER_AGENT": "newsarchive/0.1 (+https://example.org/contact)"})
+    start(spider)
+    released = robots(spider, "www.cna.com.tw", "User-agent: newsarchive\nDisallow: /list/\n\nUser-agent: *\nDisallow:\n")
+    assert not any("/list/" in u for u in urls(released))
+    assert stat(spider, "robots_disallowed") == 13
+
+
+def test_unreachable_robots_txt_allows_the_ordinary_pages():
+    spider = make_spider(CnaSpider)
+    [www, _] = start(spider)
+
+    class Failure:
+        request = www
+
+        def getErrorMessage(self):
+            return "503 Service Unavailable"
+
+    released = list(spider.robots_failed(Failure()))
+    assert f"{CNA}/list/aall.aspx" in urls(released)
+    assert not any("/cna2018api/" in u for u in urls(released))
+    assert stat(spider, "discovery_failed") == 1
+
+
 def test_a_robots_disallowed_article_is_never_scheduled():
     spider = make_spider(CnaSpider)
     robots(spider, "www.cna.com.tw", "User-agent: *\nDisallow: /news/aipl/\n")
     request = Request(f"{CNA}/list/aall.aspx")
-    out = list(spider.parse_list(respond(request, f'<a href="/news/aipl/202308230001.aspx">x</a><a href="/news/ait/202308230002.aspx">y</a>')))
+    out = list(spider.parse_list(respond(request, '<a href="/news/aipl/202308230001.aspx">x</a><a href="/news/ait/202308230002.aspx">y</a>')))
     assert urls(articles(out)) == [f"{CNA}/news/ait/202308230002.aspx"]
     assert stat(spider, "robots_disallowed") == 1
 
@@ -267,6 +291,45 @@ def test_an_id_seen_in_several_sources_is_requested_once_keeping_the_newest_last
     from_feed = articles(spider.parse_feed(respond(Request("https://feeds.feedburner.com/rsscna/lifehealth"), feed, cls=XmlResponse)))
     assert len(first) == 1 and again == [] and from_feed == []
     assert first[0].meta["source_lastmod"] == datetime(2023, 8, 23, 20, 0, tzinfo=TPE)
+
+
+def test_interleaved_callbacks_do_not_request_an_id_twice():
+    # Scrapy consumes the output of concurrent callbacks interleaved
+    spider = make_spider(CnaSpider)
+    robots(spider, "www.cna.com.tw", CNA_ROBOTS)
+    ids = ("202308230001", "202308230002")
+    first = spider.parse_sitemap(respond(
+        Request(f"{CNA}/a.xml"), sitemap(*((f"{CNA}/news/aipl/{i}.aspx", None) for i in ids)), cls=XmlResponse
+    ))
+    second = spider.parse_list(respond(
+        Request(f"{CNA}/list/aall.aspx"), "".join(f'<a href="/news/ahel/{i}.aspx">x</a>' for i in ids)
+    ))
+    started = [next(first)]
+    out = started + list(second) + list(first)
+    assert sorted(r.meta["article_key"][1] for r in articles(out)) == list(ids)
+
+
+def test_an_answered_article_is_not_requested_again_in_the_run():
+    spider = make_spider(CnaSpider)
+    robots(spider, "www.cna.com.tw", CNA_ROBOTS)
+    body = sitemap((f"{CNA}/news/ahel/202308230179.aspx", "2023-08-23T15:00:00+08:00"))
+    [request] = articles(spider.parse_sitemap(respond(Request(f"{CNA}/a.xml"), body, cls=XmlResponse)))
+    list(spider.parse_article(respond(request, status=404)))
+    newer = sitemap((f"{CNA}/news/ahel/202308230179.aspx", "2023-08-23T21:00:00+08:00"))
+    assert articles(spider.parse_sitemap(respond(Request(f"{CNA}/b.xml"), newer, cls=XmlResponse))) == []
+
+
+def test_a_sitemap_index_leads_to_its_sitemaps_on_the_same_host():
+    spider = make_spider(CnaSpider)
+    robots(spider, "www.cna.com.tw", CNA_ROBOTS)
+    body = (
+        '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{CNA}/sitemap_fromRemote_aipl.xml</loc></sitemap>"
+        "<sitemap><loc>https://elsewhere.example/sitemap.xml</loc></sitemap></sitemapindex>"
+    )
+    out = list(spider.parse_sitemap(respond(Request(f"{CNA}/sitemapindex.xml"), body, cls=XmlResponse)))
+    assert urls(out) == [f"{CNA}/sitemap_fromRemote_aipl.xml"]
+    assert out[0].callback == spider.parse_sitemap
 
 
 def test_archived_articles_are_skipped_unless_the_policy_says_otherwise():
@@ -409,7 +472,7 @@ def test_cna_backfill_enumerates_each_day_until_max_misses_after_the_last_hit():
 
 def test_cna_backfill_keeps_requests_in_flight_per_day():
     spider = make_spider(CnaSpider, settings={"NEWSARCHIVE_BACKFILL_MAX_MISSES": 100, "CONCURRENT_REQUESTS_PER_DOMAIN": 2}, since="2023-08-23", until="2023-08-23")
-    start(spider)
+    assert urls(start(spider)) == [f"{CNA}/robots.txt"]  # the day's requests wait for it
     first = articles(robots(spider, "www.cna.com.tw", CNA_ROBOTS))
     assert [r.meta["backfill"] for r in first] == [("20230823", s) for s in range(1, 5)]
     assert first[0].url == f"{CNA}/news/aipl/202308230001.aspx"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 
 import pytest
@@ -73,17 +74,32 @@ def test_sqlite_connections_have_wal_foreign_keys_and_busy_timeout(sqlite_url):
                 assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
 
 
+def closed_port() -> int:
+    """A local port nothing listens on (found free, then closed again)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_unreachable_postgresql_gives_a_one_line_archive_error():
+    port = closed_port()
     with pytest.raises(ArchiveError) as caught:
-        Archive.open("postgresql+psycopg://postgres@127.0.0.1:1/x")
+        Archive.open(f"postgresql+psycopg://postgres@127.0.0.1:{port}/x")
     message = str(caught.value)
     assert message == ("cannot connect to the archive database at "
-                       "postgresql+psycopg://postgres@127.0.0.1:1/x: connection refused")
+                       f"postgresql+psycopg://postgres@127.0.0.1:{port}/x: connection refused")
+
+
+def test_missing_postgresql_database_gives_a_one_line_archive_error(pg_url):
+    missing = pg_url.rsplit("/", 1)[0] + "/newsarchive_no_such_db"
+    with pytest.raises(ArchiveError) as caught:
+        Archive.open(missing)
+    assert str(caught.value).endswith('database "newsarchive_no_such_db" does not exist')
 
 
 def test_password_is_hidden_in_connection_errors():
     with pytest.raises(ArchiveError) as caught:
-        db.upgrade("postgresql://me:secret@127.0.0.1:1/x")
+        db.upgrade(f"postgresql://me:secret@127.0.0.1:{closed_port()}/x")
     assert "secret" not in str(caught.value) and "***" in str(caught.value)
 
 

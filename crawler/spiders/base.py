@@ -210,7 +210,8 @@ class NewsSpider(scrapy.Spider):
         self.state: dict[str, Any] = {}  # replaced by Scrapy's SpiderState when JOBDIR is set
         self._robots: dict[str, Any] = {}  # host -> robots parser, or None when everything is allowed
         self._held: dict[str, list[scrapy.Request]] = {}  # host -> requests waiting for its robots.txt
-        self._requested: dict[str, scrapy.Request] = {}  # article id -> its request in this run
+        # article id -> its request while pending, None once answered (each id once per run)
+        self._requested: dict[str, scrapy.Request | None] = {}
         self._passed: dict[str, datetime | None] = {}  # article id -> lastmod when the policy said no
 
     @classmethod
@@ -269,19 +270,20 @@ class NewsSpider(scrapy.Spider):
 
     # --- robots gate ---
 
-    def gate(self, request: scrapy.Request) -> Iterator[scrapy.Request]:
-        """Yield the request once its host's robots.txt allows it; hold it until that is known."""
+    def gate(self, request: scrapy.Request) -> list[scrapy.Request]:
+        """[request] once its host's robots.txt allows it; until that is known the request is held
+        (and the first one held for a host brings that host's robots.txt request)."""
         host = urlsplit(request.url).hostname or ""
         if host in self._robots:
             if self.robots_allow(request.url):
-                yield request
-            else:
-                self.stats.inc_value("newsarchive/robots_disallowed")
-                self.logger.info("robots.txt disallows %s: not requested", request.url)
-            return
+                return [request]
+            self.stats.inc_value("newsarchive/robots_disallowed")
+            self.logger.info("robots.txt disallows %s: not requested", request.url)
+            return []
+        ready = []
         if host not in self._held:
             scheme = urlsplit(request.url).scheme
-            yield scrapy.Request(
+            ready.append(scrapy.Request(
                 f"{scheme}://{host}/robots.txt",
                 callback=self.parse_robots,
                 errback=self.robots_failed,
@@ -290,10 +292,12 @@ class NewsSpider(scrapy.Spider):
                 meta={
                     "dont_obey_robotstxt": True,
                     "robots_host": host,
-                    "handle_httpstatus_list": list(range(400, 500)),
+                    # 4xx means there is no robots.txt; 429 and 5xx mean it is unavailable
+                    "handle_httpstatus_list": [status for status in range(400, 500) if status != 429],
                 },
-            )
+            ))
         self._held.setdefault(host, []).append(request)
+        return ready
 
     def robots_allow(self, url: str) -> bool:
         parser = self._robots.get(urlsplit(url).hostname or "")
@@ -319,6 +323,7 @@ class NewsSpider(scrapy.Spider):
     def robots_failed(self, failure):
         host = failure.request.meta["robots_host"]
         self.stats.inc_value("newsarchive/discovery_failed")
+        # like Scrapy's RobotsTxtMiddleware; paths a site may not want crawled stay off (robots_explicitly_allow)
         self.logger.warning("robots.txt of %s unavailable (%s): allowing all", host, failure.getErrorMessage())
         self._robots[host] = None
         yield from self.robots_loaded(host, [])
@@ -328,9 +333,8 @@ class NewsSpider(scrapy.Spider):
         """Hook: requests to make once a host's robots.txt is known (e.g. its declared sitemaps)."""
         return ()
 
-    def _release(self, host: str) -> Iterator[scrapy.Request]:
-        for request in self._held.pop(host, []):
-            yield from self.gate(request)
+    def _release(self, host: str) -> list[scrapy.Request]:
+        return [ready for request in self._held.pop(host, []) for ready in self.gate(request)]
 
     # --- discovery ---
 
@@ -371,12 +375,13 @@ class NewsSpider(scrapy.Spider):
 
     # --- articles ---
 
-    def article_requests(self, found: Iterable[tuple[str, datetime | None]]) -> Iterator[scrapy.Request]:
+    def article_requests(self, found: Iterable[tuple[str, datetime | None]]) -> list[scrapy.Request]:
         """Requests for the articles of one discovery page that the revisit policy wants fetched.
 
         `found` holds (url, lastmod); duplicates (any URL form of one id) keep the newest lastmod.
         An id already requested in this run is not requested again: a newer lastmod only updates
-        the pending request. The archive is asked once for the whole page.
+        the pending request. The archive is asked once for the whole page. Everything is decided
+        and registered before returning: Scrapy interleaves the output of concurrent callbacks.
         """
         candidates: dict[str, tuple[str, datetime | None]] = {}
         for url, lastmod in found:
@@ -387,10 +392,11 @@ class NewsSpider(scrapy.Spider):
         for source_id, (_, lastmod) in candidates.items():
             if source_id in self._requested:
                 pending = self._requested[source_id]
-                if _newer(lastmod, pending.meta.get("source_lastmod")):
+                if pending is not None and _newer(lastmod, pending.meta.get("source_lastmod")):
                     pending.meta["source_lastmod"] = lastmod
             elif source_id not in self._passed or _newer(lastmod, self._passed[source_id]):
                 undecided[source_id] = lastmod
+        ready = []
         for source_id, visit in self.revisit.plan(self.name, undecided).items():
             self.stats.inc_value(f"newsarchive/revisit/{visit.reason}")
             url, lastmod = candidates[source_id]
@@ -399,7 +405,8 @@ class NewsSpider(scrapy.Spider):
                 continue
             request = self.article_request(url, source_id, lastmod, visit.state, revisit=visit.reason)
             self._requested[source_id] = request
-            yield from self.gate(request)
+            ready += self.gate(request)
+        return ready
 
     def listed_article(self, source_id: str) -> bool:
         """Hook: False for ids discovery lists that are known not to be articles."""
@@ -432,6 +439,7 @@ class NewsSpider(scrapy.Spider):
             self.logger.info("gone (410): %s", response.url)
         elif response.status == 404:
             self.article_missing(response)
+        self._answered(response.meta)
         yield from self.article_done(response.meta, found=response.status != 404)
 
     def article_missing(self, response: Response) -> None:
@@ -441,8 +449,14 @@ class NewsSpider(scrapy.Spider):
     def article_failed(self, failure):
         self.stats.inc_value("newsarchive/article_failed")
         self.logger.warning("article request failed: %s (%s)", failure.request.url, failure.getErrorMessage())
+        self._answered(failure.request.meta)
         # unknown is not missing: a failure never shortens a backfill day
         yield from self.article_done(failure.request.meta, found=True)
+
+    def _answered(self, meta: dict) -> None:
+        source_id = meta["article_key"][1]
+        if source_id in self._requested:
+            self._requested[source_id] = None  # keep the id, drop the request
 
     def article_done(self, meta: dict, found: bool) -> Iterable[scrapy.Request]:
         """Hook: called after every article response or failure (CNA backfill extends its window)."""

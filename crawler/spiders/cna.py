@@ -10,7 +10,6 @@ backfill  ids are YYYYMMDD + a dense-ish 4-digit daily serial: each day is enume
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from urllib.parse import urljoin
 
@@ -66,8 +65,11 @@ class CnaSpider(NewsSpider):
         # enough requests per day in flight to keep the host's concurrency busy
         per_host = crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 2)
         spider.lookahead = min(spider.max_misses, max(2, 2 * per_host))
-        spider._block_plans = {}
         return spider
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._block_plans: dict[tuple[str, int], dict[str, Visit]] = {}  # (day, block) -> archive decisions
 
     # --- latest ---
 
@@ -146,9 +148,11 @@ class CnaSpider(NewsSpider):
             progress.setdefault(key, {"frontier": 0, "last_hit": 0, "outstanding": 0, "done": False})
             yield from self._extend_day(key)
 
-    def _extend_day(self, key: str) -> Iterator[scrapy.Request]:
-        """Keep up to `lookahead` requests in flight for the day until max_misses past its last hit."""
+    def _extend_day(self, key: str) -> list[scrapy.Request]:
+        """Keep up to `lookahead` requests in flight for the day until max_misses past its last hit.
+        The requests are returned ungated (start() gates its requests, article_done these)."""
         day = self.state["backfill"][key]
+        ready = []
         while day["outstanding"] < self.lookahead and day["frontier"] < min(
             day["last_hit"] + self.max_misses, MAX_SERIAL
         ):
@@ -163,8 +167,7 @@ class CnaSpider(NewsSpider):
                 self.backfill_url.format(source_id), source_id, None, visit.state,
                 backfill=(key, serial), revisit=visit.reason,
             )
-            self._requested[source_id] = request
-            yield from self.gate(request)
+            ready.append(request)
         if day["outstanding"] == 0 and not day["done"]:
             day["done"] = True
             self._block_plans = {k: v for k, v in self._block_plans.items() if k[0] != key}
@@ -172,6 +175,7 @@ class CnaSpider(NewsSpider):
                 "backfill %s done: last article serial %04d, then %d misses",
                 key, day["last_hit"], day["frontier"] - day["last_hit"],
             )
+        return ready
 
     def _backfill_visit(self, key: str, serial: int) -> Visit:
         block = (serial - 1) // PLAN_BLOCK
@@ -188,12 +192,12 @@ class CnaSpider(NewsSpider):
             return
         super().article_missing(response)
 
-    def article_done(self, meta: dict, found: bool):
+    def article_done(self, meta: dict, found: bool) -> list[scrapy.Request]:
         if "backfill" not in meta:
-            return
+            return []
         key, serial = meta["backfill"]
         day = self.state["backfill"][key]
         day["outstanding"] -= 1
         if found:
             day["last_hit"] = max(day["last_hit"], serial)
-        yield from self._extend_day(key)
+        return [ready for request in self._extend_day(key) for ready in self.gate(request)]

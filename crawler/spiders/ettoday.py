@@ -74,6 +74,7 @@ class EttodaySpider(NewsSpider):
 
     def parse_roll(self, response: Response):
         key, offset = response.meta["list_day"], response.meta["roll_offset"]
+        self.logger.debug("show_roll.php %s offset %d: %d bytes", key, offset, len(response.body))
         if not response.body.strip():  # an empty reply ends the day
             self.stats.inc_value("newsarchive/discovery_ok")
             return

@@ -187,7 +187,7 @@ def cna_records(seed: int, count: int, days: int, now: datetime) -> list[Record]
         ident = f"{day:%Y%m%d}{serial:04d}"
         photos = [
             Photo(
-                f"https://imgcdn.cna.com.tw/www/WebPhotos/1024/{day:%Y%m%d}/"
+                f"https://imgcdn.cna.com.tw/www/WebPhotos/800/{day:%Y%m%d}/"
                 f"{rng.choice(('1170x780', '1200x800', '800x533'))}_{rng.randrange(10**10, 10**11)}.jpg",
                 _cna_caption(rng, published),
             )

@@ -53,8 +53,8 @@ def _clock(moment: datetime) -> str:
 
 
 def _figure(url: str, caption: str) -> str:
-    url, caption = escape(url), escape(caption)
-    small = url.replace("/WebPhotos/1024/", "/WebPhotos/800/")
+    small, caption = escape(url), escape(caption)  # the <img src> rendition is the 800px one
+    url = small.replace("/WebPhotos/800/", "/WebPhotos/1024/")
     return (
         '<div class="floatImg center">\n<div class="BGimgWrap" style="--aspect-ratio: 1170/780;">\n'
         f'<picture>\n<source media="(max-width: 414px)" srcset="{small}">\n'
@@ -195,7 +195,7 @@ class CnaSite(Site):
         )
 
     def _article_jsonld(self, record: Record) -> str:
-        image = record.photos[0].url if record.photos else PLACEHOLDER_IMAGE
+        image = record.photos[0].url.replace("/800/", "/1024/") if record.photos else PLACEHOLDER_IMAGE
         list_url = f"{SITE}/list/{record.category_code}.aspx"
         return _jsonld([
             {

@@ -115,6 +115,8 @@ class Replica:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        if cna_articles < 0 or ettoday_articles < 0 or days < 1:
+            raise ValueError("article counts must be >= 0 and days >= 1")
         now = (now or datetime.now(TAIPEI)).astimezone(TAIPEI).replace(second=0, microsecond=0)
         self.now = now
         self.cna = CnaSite(seed=seed, count=cna_articles, days=days, now=now)
@@ -136,7 +138,10 @@ class Replica:
         return replica
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:  # shutdown() would wait forever for a loop never started
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
         self._server.server_close()
 
     def __enter__(self) -> "Replica":

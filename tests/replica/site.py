@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from email.message import Message
 
 from tests.replica import web
 from tests.replica.articles import Record
@@ -25,6 +26,11 @@ class Site:
 
     def handle(self, request: web.Request) -> web.Response:
         raise NotImplementedError
+
+    def answer(self, path: str, *, method: str = "GET", body: bytes = b"") -> web.Response:
+        """What the site answers for a path on its main host, without HTTP (no validators applied)."""
+        query = path.partition("?")[2]
+        return self.handle(web.Request(method, self.hosts[0], path.partition("?")[0], query, Message(), body))
 
     def newest(self, count: int, keep: Callable[[Record], bool] | None = None) -> list[Record]:
         """Up to `count` records, newest first, that `keep` accepts."""

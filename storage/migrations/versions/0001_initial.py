@@ -38,17 +38,6 @@ CONTENT_COLUMNS = (
 )
 
 
-_FTS_DELETE = ("INSERT INTO article_fts (article_fts, rowid, title_units, other_units) "
-               "VALUES ('delete', old.article_id, old.title_units, old.other_units);")
-_FTS_INSERT = ("INSERT INTO article_fts (rowid, title_units, other_units) "
-               "VALUES (new.article_id, new.title_units, new.other_units);")
-SQLITE_FTS_TRIGGERS = (
-    f"CREATE TRIGGER article_search_ai AFTER INSERT ON article_search BEGIN {_FTS_INSERT} END",
-    f"CREATE TRIGGER article_search_ad AFTER DELETE ON article_search BEGIN {_FTS_DELETE} END",
-    f"CREATE TRIGGER article_search_au AFTER UPDATE ON article_search BEGIN {_FTS_DELETE} {_FTS_INSERT} END",
-)
-
-
 def content_columns() -> list[sa.Column]:
     return [sa.Column(name, type_, nullable=nullable) for name, type_, nullable in CONTENT_COLUMNS]
 
@@ -130,13 +119,13 @@ def upgrade() -> None:
         )
     else:
         # the ascii tokenizer splits on ASCII non-alphanumerics only: exactly our space-separated
-        # units, with the non-ASCII field separator as a token that keeps phrases in one field
+        # units, with the non-ASCII field separator as a token that keeps phrases in one field.
+        # External content: storage.search writes it from article_search in bulk (triggers
+        # would cost a statement per row).
         op.execute(
             "CREATE VIRTUAL TABLE article_fts USING fts5(title_units, other_units, "
             "content='article_search', content_rowid='article_id', tokenize='ascii')"
         )
-        for statement in SQLITE_FTS_TRIGGERS:
-            op.execute(statement)
 
     op.create_table(
         "crawl_runs",

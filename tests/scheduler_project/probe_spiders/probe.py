@@ -1,7 +1,6 @@
 """Spiders that behave as a test asks, through spider arguments (`args` in the schedule file).
 
 seconds   keep crawling this long, in short steps, so a graceful stop (SIGINT) ends it promptly
-hang      block the reactor: a wedged crawl that neither SIGINT nor SIGTERM can stop
 exit      die at once with this exit status, without finishing the run (a crash)
 """
 import asyncio
@@ -17,17 +16,14 @@ class ProbeSpider(scrapy.Spider):
     name = "cna"
     custom_settings = {"ROBOTSTXT_OBEY": False, "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False}
 
-    def __init__(self, seconds="0.3", hang="", exit="", **kwargs):
+    def __init__(self, seconds="0.3", exit="", **kwargs):
         super().__init__(**kwargs)
         self.seconds = float(seconds)
-        self.hang = bool(hang)
         self.exit_status = int(exit) if exit else None
 
     async def start(self):
         if self.exit_status is not None:
             os._exit(self.exit_status)
-        if self.hang:
-            time.sleep(3600)
         self.deadline = time.monotonic() + self.seconds
         yield scrapy.Request(TICK, callback=self.tick, dont_filter=True)
 
