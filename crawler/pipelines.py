@@ -13,11 +13,14 @@ from urllib.parse import urlsplit, urlunsplit
 from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import DropItem
+from twisted.internet.task import LoopingCall
 
 from crawler.cleaning import clean_article
 from crawler.extract import site
 from crawler.items import Article
 from crawler.validation import empty_required_fields, validate_article
+from storage.archive import Archive, FetchMeta
+from storage.errors import MalformedArticle
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +124,7 @@ class DedupePipeline(NewsPipeline):
             raise self.drop(item, "id_mismatch", f"source_id {source_id} but the URL says {url_id}")
         key = (source, source_id)
         if key in self.seen:
-            raise self.drop(item, "duplicate", f"{source} {source_id} already stored in this run")
+            raise self.drop(item, "duplicate", f"{source} {source_id} already seen in this run")
         self.seen.add(key)
         canonical = module.canonical_url(url) or without_query(url)
         if canonical == url:
@@ -156,8 +159,6 @@ class ArchiveStorePipeline(NewsPipeline):
 
     @classmethod
     def from_crawler(cls, crawler):
-        from storage.archive import Archive  # the archive knows nothing of Scrapy; import late
-
         settings = crawler.settings
         archive = Archive.open(settings.get("NEWSARCHIVE_DATABASE_URL"))
         pipeline = cls(
@@ -170,8 +171,6 @@ class ArchiveStorePipeline(NewsPipeline):
         return pipeline
 
     def open_spider(self, spider=None) -> None:
-        from twisted.internet.task import LoopingCall
-
         if self.batch_seconds > 0:
             self.flusher = LoopingCall(self.flush)
             if self.clock is not None:
@@ -190,8 +189,6 @@ class ArchiveStorePipeline(NewsPipeline):
         key = request.meta.get("article_key")
         if not key:
             return
-        from storage.archive import FetchMeta
-
         fetch = FetchMeta(
             etag=_header(response.headers, "ETag") or _header(request.headers, "If-None-Match"),
             last_modified=_header(response.headers, "Last-Modified")
@@ -236,8 +233,6 @@ class ArchiveStorePipeline(NewsPipeline):
         except Exception as exc:
             logger.warning("storing a batch of %d articles failed (%s); storing them one by one",
                            len(batch), exc)
-        from storage.errors import MalformedArticle
-
         for position, (data, fetch) in enumerate(batch):
             try:
                 self.count(self.archive.store_many([data], fetch=[fetch]))

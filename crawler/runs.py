@@ -16,6 +16,7 @@ from typing import Any
 from scrapy import signals
 
 from crawler.items import REQUIRED_FIELDS
+from storage.archive import Archive
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +111,6 @@ class RunRecorder:
 
     @classmethod
     def from_crawler(cls, crawler):
-        from storage.archive import Archive  # the archive knows nothing of Scrapy; import late
-
         archive = Archive.open(crawler.settings.get("NEWSARCHIVE_DATABASE_URL"))
         recorder = cls(crawler, archive, HealthRules.from_settings(crawler.settings))
         crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)

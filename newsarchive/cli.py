@@ -175,9 +175,9 @@ FILTER_OPTIONS = (
     click.option("--source", type=click.Choice(SOURCES), help="Only this site."),
     click.option("--since", type=DateParam(), help="Published on or after this day (Taipei time)."),
     click.option("--until", type=DateParam(), help="Published on or before this day (Taipei time)."),
-    click.option("--author", help="Only articles credited to this author."),
-    click.option("--category", help="Only this section, e.g. 科技."),
-    click.option("--tag", help="Only articles with this tag."),
+    click.option("--author", help="Only articles crediting this author (whole name)."),
+    click.option("--category", help="Only this section (whole label), e.g. 科技."),
+    click.option("--tag", help="Only articles with this tag (whole tag)."),
 )
 
 
@@ -270,8 +270,6 @@ def json_line(obj: dict) -> str:
 def _json_default(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if hasattr(value, "value"):  # str enums such as StoreOutcome
-        return value.value
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
@@ -294,8 +292,11 @@ class Progress:
                 self(count)
             yield row
 
-    def done(self) -> None:
-        if self.shown:
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.shown:  # clear the counter, so what follows starts on a clean line
             click.echo("\r\033[K", err=True, nl=False)
 
 
@@ -363,12 +364,10 @@ def import_command(ctx: click.Context, file: str) -> None:
     output is accepted (its archive fields are ignored). The whole input is checked first: a
     malformed line stops the import with nothing written.
     """
-    checking, storing = Progress("checked"), Progress("imported")
-    with input_lines(file) as lines, validated_import(lines, progress=checking) as articles:
-        checking.done()
-        with opened_archive(ctx) as archive:
+    with input_lines(file) as lines, Progress("checked") as checking, \
+            validated_import(lines, progress=checking) as articles:
+        with Progress("imported") as storing, opened_archive(ctx) as archive:
             summary = store_articles(archive, articles, progress=storing)
-        storing.done()
     click.echo(str(summary))
 
 
@@ -531,15 +530,13 @@ def export(ctx: click.Context, fmt: str, output: Path | None, source, since, unt
     if problem:
         raise click.UsageError(problem)
     filters = article_filter(source, since, until, author, category, tag)
-    progress = Progress("exported")
-    with opened_archive(ctx) as archive:
+    with Progress("exported") as progress, opened_archive(ctx) as archive:
         rows = progress.counting(archive.iter_articles(filters))
         if output is None:
             count = write_stream(rows, fmt, sys.stdout)
             sys.stdout.flush()
         else:
             count = export_to_path(rows, fmt, output)
-    progress.done()
     if output is not None:
         click.echo(f"exported {count} articles to {output}")
 

@@ -99,6 +99,8 @@ def _run_locked(specs: list[JobSpec], database_url: str, lock: ServiceLock) -> i
                  len(specs), make_url(database_url).render_as_string(hide_password=True),
                  lock.description)
         service.run()
+        if service.startup_error:
+            return _fail(service.startup_error)
     except ArchiveError as exc:
         return _fail(str(exc))
     except SQLAlchemyError as exc:  # the job store's own access to the archive database
@@ -186,6 +188,7 @@ class SchedulerService:
         self._open_runs: set[int] = set()
         self._active_jobs = 0
         self._stopper: threading.Thread | None = None
+        self.startup_error: str | None = None
         self.scheduler = BlockingScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=database_url, engine_options=_engine_options(database_url))},
             executors={"default": ThreadPoolExecutor(max_workers=max(1, len(specs)))},
@@ -246,10 +249,23 @@ class SchedulerService:
             self._finish_failed(run_id, "interrupted: scheduler stopped")
 
     def _on_start(self, event) -> None:
-        """Make the job store match the schedule file (runs in the main thread before any job)."""
+        """Make the job store match the schedule file (runs in the main thread before any job).
+
+        APScheduler only logs a listener's exception, so a failure here stops the service instead
+        of leaving it running without its jobs.
+        """
         if self._stopping:
             self.scheduler.shutdown(wait=False)
             return
+        try:
+            self._sync_jobs()
+        except Exception as exc:
+            self.startup_error = f"cannot set up the jobs in the job store: {_one_line(exc)}"
+            with self._state:
+                self._stopping = True
+            self.scheduler.shutdown(wait=False)
+
+    def _sync_jobs(self) -> None:
         stored = {job.id: job for job in self.scheduler.get_jobs()}
         for job_id in stored.keys() - self.specs.keys():
             self.scheduler.remove_job(job_id)
@@ -266,8 +282,7 @@ class SchedulerService:
                     log.info("job %s: missed its run at %s while the service was down; running it now",
                              spec.id, job.next_run_time.isoformat(timespec="seconds"))
             else:
-                job = self.scheduler.add_job(trigger=spec.trigger(), id=spec.id,
-                                             replace_existing=True, **options)
+                self.scheduler.add_job(trigger=spec.trigger(), id=spec.id, replace_existing=True, **options)
             log.info("job %s: %s %s, timeout %s", spec.id, spec.spider, spec.when,
                      format_duration(spec.timeout))
 

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -157,6 +158,8 @@ class ArticleSearch(Base):
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
     )
+    # newest-first order key: the SQLite FTS5 rowid (see storage.search.search_key)
+    search_key: Mapped[int] = mapped_column(BigInteger, unique=True)
     title_units: Mapped[str] = mapped_column(Text)
     other_units: Mapped[str] = mapped_column(Text)
 

@@ -20,21 +20,24 @@ The index differs per backend, the matches do not:
 Ordering `newest`: published time, newest first, ties by id (latest stored first). Ordering
 `relevance`: score = sum over terms of TITLE_WEIGHT x occurrences in the title + occurrences in
 the other fields, computed by the same integer SQL over the same strings on both backends; ties
-as `newest`. To stay bounded for very common characters, relevance ranks only the
-RELEVANCE_CANDIDATES newest matches, and on SQLite a query with many matches walks articles
-newest first instead of collecting every match.
+as `newest`. To stay bounded for very common characters (`的` matches nearly everything),
+relevance ranks only the RELEVANCE_CANDIDATES newest matches. On SQLite the FTS5 rowid is a
+newest-first `search_key`, so FTS5 hands out matches newest first and a query stops reading
+once it has enough; PostgreSQL's planner chooses between the GIN index and walking the
+published-time index.
 """
 from __future__ import annotations
 
 import functools
-import operator
+import json
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import (ARRAY, ColumnElement, Connection, Integer, Select, Text, bindparam,
-                        func, literal, or_, select, text)
+from sqlalchemy import (ARRAY, BigInteger, ColumnElement, Connection, Integer, Select, Text, bindparam,
+                        column, func, literal, or_, select, table, text)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
@@ -44,15 +47,17 @@ from storage.models import Article, ArticleSearch, dump_json
 
 TAIPEI = timezone(timedelta(hours=8))
 TITLE_WEIGHT = 5
-RELEVANCE_CANDIDATES = 500
+RELEVANCE_CANDIDATES = 200
 MAX_INDEX_TOKENS = 16  # PostgreSQL: tokens looked up in the GIN index; the rest is verified
 MAX_SQL_TERMS = 100  # PostgreSQL: terms verified in SQL; more (absurd queries) in Python
-WALK_THRESHOLD = {"newest": 2_000, "relevance": 10_000}  # SQLite: matches that make walking cheaper
+ORDERS = ("relevance", "newest")
+KEY_ID_BITS = 24  # search_key = published second << 24 | low 24 bits of the article id
 # between fields in a unit string: a token no query can contain (it is not a letter or digit)
 FIELD_SEPARATOR = "\ue000"
 
 ARTICLES = Article.__table__
 SEARCH = ArticleSearch.__table__
+FTS = table("article_fts", column("rowid", BigInteger))  # SQLite only, made by the migration
 
 
 # --- the tokenizer ----------------------------------------------------------------------------
@@ -123,29 +128,52 @@ def unit_string(fields: Sequence[str | None]) -> str:
     return " " + f" {FIELD_SEPARATOR} ".join(" ".join(units(f)) for f in fields) + " "
 
 
+_CJK_CLASS = ("\u2e80-\u2fdf\u3005\u3007\u3040-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+              "\uf900-\ufaff\U00020000-\U0003134f")
+# two CJK units in a row once the spaces between units are gone: a Latin unit or the field
+# separator between them breaks the pair
+_CJK_PAIR = re.compile(f"(?=([{_CJK_CLASS}]{{2}}))")
+
+
 def group_tokens(group: Sequence[str]) -> set[str]:
-    """PostgreSQL index tokens of one field: every unit plus every adjacent CJK pair."""
-    pairs = set(map(operator.add, group, group[1:]))
-    return set(group).union(p for p in pairs if len(p) == 2 and _is_cjk_char(p[0]) and _is_cjk_char(p[1]))
+    """PostgreSQL index tokens of units in a row: every unit plus every adjacent CJK pair."""
+    return set(group).union(_CJK_PAIR.findall("".join(group)))
 
 
 def index_tokens(title_units: str, other_units: str) -> list[str]:
-    found: set[str] = set()
-    for stored in (title_units, other_units):
-        for field_units in stored.split(FIELD_SEPARATOR):
-            found |= group_tokens(field_units.split())
-    return sorted(found)
+    """PostgreSQL index tokens of an article, from its stored unit strings."""
+    found = set(title_units.split()).union(other_units.split())
+    found.discard(FIELD_SEPARATOR)
+    found.update(_CJK_PAIR.findall(title_units.replace(" ", "")))
+    found.update(_CJK_PAIR.findall(other_units.replace(" ", "")))
+    return list(found)
+
+
+def search_key(published_utc: datetime, article_id: int) -> int:
+    """Newest-first order key of the SQLite index (its FTS5 rowid): published second, then id.
+
+    FTS5 walks its matches in rowid order, so `newest` reads only as many matches as it
+    returns. Two articles collide only when published in the same second with ids 2**24 apart.
+    """
+    return (int(published_utc.timestamp()) << KEY_ID_BITS) | (article_id & ((1 << KEY_ID_BITS) - 1))
+
+
+def _key_floor(moment: datetime) -> int:
+    return int(moment.timestamp() // 1) << KEY_ID_BITS
 
 
 @dataclass(frozen=True)
 class SearchDocument:
+    published_utc: datetime
     title_units: str
     other_units: str
 
 
 def search_document(article: dict) -> SearchDocument:
     """What the index keeps of an article: the title apart (weighted), other fields together."""
+    published = article.get("published_utc") or datetime.fromisoformat(article["published_at"])
     return SearchDocument(
+        published,
         unit_string([article.get("title")]),
         unit_string([article.get("description"), article.get("body"),
                      *(article.get("tags") or []), *(article.get("authors") or [])]),
@@ -220,6 +248,17 @@ def _as_bound(value: date | datetime | str, *, end: bool) -> tuple[datetime, boo
         return (value if value.tzinfo else value.replace(tzinfo=TAIPEI)), True
     start = datetime.combine(value, time(), TAIPEI)
     return (start + timedelta(days=1), False) if end else (start, True)
+
+
+def _key_range(filters: ArticleFilter | None) -> tuple[int | None, int | None]:
+    """SQLite: search-key bounds [low, high) that cover the filter's since/until (a superset)."""
+    filters = filters or ArticleFilter()
+    low = high = None
+    if filters.since is not None:
+        low = _key_floor(_as_bound(filters.since, end=False)[0])
+    if filters.until is not None:
+        high = _key_floor(_as_bound(filters.until, end=True)[0]) + (1 << KEY_ID_BITS)
+    return low, high
 
 
 def filter_conditions(filters: ArticleFilter | None) -> list[ColumnElement[bool]]:
@@ -308,31 +347,35 @@ def _fts_match(terms: list[Term]) -> str:
     return " ".join(term.fts_phrase for term in terms)
 
 
-def _sqlite_walks(conn: Connection, terms: list[Term], order: str) -> bool:
-    """Whether so many articles match that walking newest-first beats collecting the matches."""
-    threshold = WALK_THRESHOLD[order]
-    found = conn.execute(
-        text("SELECT count(*) FROM (SELECT 1 FROM article_fts WHERE article_fts MATCH :fts LIMIT :cap)"),
-        {"fts": _fts_match(terms), "cap": threshold},
-    ).scalar_one()
-    return found >= threshold
+def _sqlite_newest(terms: list[Term], filters: ArticleFilter | None, limit: int) -> Select:
+    """Matching ids newest first, walking the FTS5 matches in search-key order."""
+    low, high = _key_range(filters)
+    stmt = (
+        select(SEARCH.c.article_id.label("id"))
+        .select_from(FTS.join(SEARCH, SEARCH.c.search_key == FTS.c.rowid)
+                     .join(ARTICLES, ARTICLES.c.id == SEARCH.c.article_id))
+        .where(text("article_fts MATCH :fts").bindparams(fts=_fts_match(terms)),
+               *filter_conditions(filters))
+        .order_by(FTS.c.rowid.desc())
+        .limit(limit)
+    )
+    if low is not None:
+        stmt = stmt.where(FTS.c.rowid >= low)
+    if high is not None:
+        stmt = stmt.where(FTS.c.rowid < high)
+    return stmt
 
 
-def _matching(conn: Connection, terms: list[Term], filters: ArticleFilter | None,
-              order: str) -> tuple[Select, list[Term]]:
-    """Ids of matching articles, and the terms left to verify in Python (absurd queries)."""
-    stmt = select(ARTICLES.c.id).where(*filter_conditions(filters))
-    if conn.dialect.name == "sqlite":
-        if _sqlite_walks(conn, terms, order):
-            match = "EXISTS (SELECT 1 FROM article_fts WHERE article_fts MATCH :fts AND article_fts.rowid = articles.id)"
-        else:
-            match = "articles.id IN (SELECT rowid FROM article_fts WHERE article_fts MATCH :fts)"
-        return stmt.where(text(match).bindparams(fts=_fts_match(terms))), []
+def _postgresql_matching(terms: list[Term], filters: ArticleFilter | None) -> tuple[Select, list[Term]]:
+    """Matching ids, and the terms left to verify in Python (absurdly long queries)."""
     tokens, to_verify = _index_tokens_for(terms)
-    stmt = stmt.join(SEARCH, SEARCH.c.article_id == ARTICLES.c.id).where(
-        text("article_search.tokens @> :index_tokens").bindparams(
-            bindparam("index_tokens", tokens, type_=ARRAY(Text))),
-        *[_occurs(term) for term in to_verify[:MAX_SQL_TERMS]],
+    stmt = (
+        select(ARTICLES.c.id)
+        .join(SEARCH, SEARCH.c.article_id == ARTICLES.c.id)
+        .where(text("article_search.tokens @> :index_tokens").bindparams(
+                   bindparam("index_tokens", tokens, type_=ARRAY(Text))),
+               *[_occurs(term) for term in to_verify[:MAX_SQL_TERMS]],
+               *filter_conditions(filters))
     )
     return stmt, to_verify[MAX_SQL_TERMS:]
 
@@ -340,22 +383,27 @@ def _matching(conn: Connection, terms: list[Term], filters: ArticleFilter | None
 def search_ids(conn: Connection, query: str, filters: ArticleFilter | None = None, *,
                limit: int = 20, order: str = "relevance") -> list[int]:
     """Ids of the best `limit` matching articles in the requested order."""
-    if order not in WALK_THRESHOLD:
+    if order not in ORDERS:
         raise ArchiveError(f"unknown search order {order!r} (expected relevance or newest)")
     terms = parse_query(query)
     if not terms or limit <= 0:
         return []
-    matching, in_python = _matching(conn, terms, filters, order)
+    wanted = limit if order == "newest" else RELEVANCE_CANDIDATES
     newest = (ARTICLES.c.published_utc.desc(), ARTICLES.c.id.desc())
-    if in_python:
-        return _search_verified_in_python(conn, matching, terms, in_python, limit, order)
+    if conn.dialect.name == "sqlite":
+        candidates = _sqlite_newest(terms, filters, wanted)
+    else:
+        matching, in_python = _postgresql_matching(terms, filters)
+        if in_python:
+            return _search_verified_in_python(conn, matching, terms, in_python, limit, order)
+        candidates = matching.order_by(*newest).limit(wanted)
     if order == "newest":
-        return list(conn.scalars(matching.order_by(*newest).limit(limit)))
-    candidates = matching.order_by(*newest).limit(RELEVANCE_CANDIDATES).subquery()
+        return list(conn.scalars(candidates))
+    found = candidates.subquery()
     ranked = (
         select(ARTICLES.c.id)
-        .select_from(candidates.join(ARTICLES, ARTICLES.c.id == candidates.c.id)
-                     .join(SEARCH, SEARCH.c.article_id == candidates.c.id))
+        .select_from(found.join(ARTICLES, ARTICLES.c.id == found.c.id)
+                     .join(SEARCH, SEARCH.c.article_id == ARTICLES.c.id))
         .order_by(_score(terms).desc(), *newest)
         .limit(limit)
     )
@@ -389,7 +437,8 @@ def _search_verified_in_python(conn, matching: Select, terms, in_python, limit, 
 def _search_rows(documents: dict[int, SearchDocument], with_tokens: bool) -> list[dict]:
     rows = []
     for article_id, doc in documents.items():
-        row = {"article_id": article_id, "title_units": doc.title_units, "other_units": doc.other_units}
+        row = {"article_id": article_id, "search_key": search_key(doc.published_utc, article_id),
+               "title_units": doc.title_units, "other_units": doc.other_units}
         if with_tokens:
             row["tokens"] = index_tokens(doc.title_units, doc.other_units)
         rows.append(row)
@@ -397,17 +446,18 @@ def _search_rows(documents: dict[int, SearchDocument], with_tokens: bool) -> lis
 
 
 def _sqlite_fts(conn: Connection, command: str, ids: list[int]) -> None:
-    """Copy article_search rows into the FTS5 index (`command` '' adds, 'delete' removes)."""
+    """Copy article_search rows into the FTS5 index (`command` '' adds, 'delete' removes).
+
+    One statement for the batch, in rowid order: FTS5 flushes its pending index whenever a
+    rowid arrives out of order, which would make many tiny segments."""
     head = "article_fts, rowid" if command else "rowid"
     value = f"'{command}', " if command else ""
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        conn.exec_driver_sql(
-            f"INSERT INTO article_fts ({head}, title_units, other_units) "
-            f"SELECT {value}article_id, title_units, other_units FROM article_search "
-            f"WHERE article_id IN ({', '.join('?' * len(chunk))})",
-            tuple(chunk),
-        )
+    conn.exec_driver_sql(
+        f"INSERT INTO article_fts ({head}, title_units, other_units) "
+        f"SELECT {value}search_key, title_units, other_units FROM article_search "
+        "WHERE article_id IN (SELECT value FROM json_each(?)) ORDER BY search_key",
+        (json.dumps(ids),),
+    )
 
 
 def index_new(conn: Connection, documents: dict[int, SearchDocument]) -> None:
@@ -415,8 +465,8 @@ def index_new(conn: Connection, documents: dict[int, SearchDocument]) -> None:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(
-            text("INSERT INTO article_search (article_id, title_units, other_units, tokens) "
-                 "VALUES (:article_id, :title_units, :other_units, :tokens)")
+            text("INSERT INTO article_search (article_id, search_key, title_units, other_units, tokens) "
+                 "VALUES (:article_id, :search_key, :title_units, :other_units, :tokens)")
             .bindparams(bindparam("tokens", type_=ARRAY(Text))),
             _search_rows(documents, True),
         )
@@ -434,8 +484,8 @@ def index_replace(conn: Connection, documents: dict[int, SearchDocument]) -> Non
         # an external-content FTS5 row is removed by giving back exactly what it indexed
         _sqlite_fts(conn, "delete", list(documents))
     tokens = ", tokens = :tokens" if postgresql else ""
-    stmt = text("UPDATE article_search SET title_units = :title_units, other_units = :other_units"
-                f"{tokens} WHERE article_id = :article_id")
+    stmt = text("UPDATE article_search SET search_key = :search_key, title_units = :title_units, "
+                f"other_units = :other_units{tokens} WHERE article_id = :article_id")
     if postgresql:
         stmt = stmt.bindparams(bindparam("tokens", type_=ARRAY(Text)))
     conn.execute(stmt, _search_rows(documents, postgresql))

@@ -173,7 +173,7 @@ def test_clean_paragraphs_is_idempotent(body):
     assert all(p and "\n" not in p for p in paragraphs)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(ARTICLES)
 def test_clean_article_is_idempotent(data):
     once = clean_article(data)

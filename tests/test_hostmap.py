@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -90,10 +91,11 @@ CRAWL_SCRIPT = textwrap.dedent("""
 def test_crawl_through_host_map_sees_real_urls_and_sends_real_host(echo_server, tmp_path):
     origin = f"http://127.0.0.1:{echo_server.server_address[1]}"
     host_map = {"www.cna.com.tw": origin, "feeds.example.org": origin}
-    out = tmp_path / "items.jsonl"
+    out, script = tmp_path / "items.jsonl", tmp_path / "probe.py"
+    script.write_text(CRAWL_SCRIPT)  # a file: Scrapy inspects callbacks' source
     result = subprocess.run(
-        [sys.executable, "-c", CRAWL_SCRIPT, f"{origin}/direct", str(out), json.dumps(host_map)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, str(script), f"{origin}/direct", str(out), json.dumps(host_map)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
     items = {item["url"]: item for item in map(json.loads, out.read_text().splitlines())}

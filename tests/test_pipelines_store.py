@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from scrapy import Request, signals
 from scrapy.http import HtmlResponse, Response
 from scrapy.utils.test import get_crawler

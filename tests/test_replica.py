@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import http.client
 import importlib.util
+import json
+import os
 import re
 import socket
 import subprocess
@@ -71,14 +73,18 @@ def test_request_log_records_each_answer(fresh):
 
 def test_connections_are_kept_alive(replica):
     connection = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=10)
+    sockets = set()
     try:
         for record in replica.cna.articles[:3]:
             connection.request("GET", record.path, headers={"Host": "www.cna.com.tw"})
             response = connection.getresponse()
-            assert response.status == 200
+            assert (response.status, response.version) == (200, 11)
             assert len(response.read()) == int(response.headers["Content-Length"])
+            assert connection.sock is not None  # http.client drops the socket when the server closes
+            sockets.add(connection.sock)
     finally:
         connection.close()
+    assert len(sockets) == 1
 
 
 # --- generated records ----------------------------------------------------------------------
@@ -216,7 +222,7 @@ def test_ettoday_article_is_the_real_template_with_the_records_data(replica):
     doc = tree(page.body)
     text = page.body.decode()
     assert "快跳上ETtoday筋斗雲" in text and "ET快訊" in text  # the real chrome
-    assert "2575420" not in text and "侯友宜將有" not in text  # not the real article
+    assert "2575420" not in text and "侯友宜將有「重大宣布」！　她喊" not in text  # not the real article
     assert doc.xpath('//link[@rel="canonical"]/@href') == [record.url]
     assert doc.xpath('//h1[@class="title"]/text()') == [record.title]
     assert doc.xpath('//meta[@name="section"]/@content') == [record.category]
@@ -224,7 +230,7 @@ def test_ettoday_article_is_the_real_template_with_the_records_data(replica):
     assert doc.xpath('//div[@class="part_tag_1 clearfix"]/a/text()') == record.tags
     story = [p.text_content().strip() for p in doc.xpath('//div[@class="story"]/p')]
     assert record.paragraphs[0] in story and record.paragraphs[-1] in story
-    assert f"▲{record.photos[0].caption}" in story
+    assert f"▲{record.photos[0].caption}" in story or f"▼{record.photos[0].caption}" in story
     assert doc.xpath('//div[@class="story"]/div[@class="ad_in_news"]') or len(record.paragraphs) < 3
 
 
@@ -271,6 +277,9 @@ def test_ettoday_list_and_show_roll_paging_end_with_an_empty_body():
         assert [h.split("?")[0] for h in seen[:30]] == [h.split("?")[0] for h in first]
         assert [h.split("?")[0] for h in seen] == [r.url for r in reversed(records)]
         assert any("?from=" in h for h in seen)
+        politics = tree(big.fetch(f"https://www.ettoday.net/news/news-list-{day:%Y-%m-%d}-1.htm").body)
+        assert {em.text for em in politics.cssselect("h3 > em")} == {"政治"}
+        assert len(politics.cssselect("h3")) == min(30, sum(r.category == "政治" for r in records))
         today = tree(big.fetch("https://www.ettoday.net/news/news-list.htm").body)
         assert [a.text for a in today.cssselect("h3 > a")] == [r.title for r in big.ettoday.day_items(NOW.date())][:30]
 
@@ -315,6 +324,25 @@ def test_update_article_changes_page_validators_and_lastmod(fresh, site):
     entry = next(u for u in ET.fromstring(fresh.fetch(sitemap).body).findall(f"{SITEMAP}url")
                  if u.findtext(f"{SITEMAP}loc") == record.url)
     assert entry.findtext(f"{SITEMAP}lastmod") == record.modified.isoformat()
+
+
+@pytest.mark.parametrize("site, gone_status", [("cna", 404), ("ettoday", 410)])
+def test_publish_adds_articles_with_the_next_ids_and_withdraw_takes_one_down(fresh, site, gone_status):
+    replica_site = fresh.site(site)
+    before = list(replica_site.articles)
+    fresh.advance(timedelta(minutes=5))
+    new = replica_site.publish(2)
+    assert [r.published for r in new] == [fresh.now, fresh.now]
+    assert replica_site.articles == before + new
+    assert int(before[-1].id) < int(new[0].id) < int(new[1].id)
+    assert fresh.fetch(new[1].url).status == 200
+    sitemap = {"cna": "https://www.cna.com.tw/GoogleNewsSitemap_fromRemote_cfp.xml",
+               "ettoday": "https://www.ettoday.net/news-sitemap.xml"}[site]
+    assert new[1].url in fresh.fetch(sitemap).body.decode()
+    withdrawn = replica_site.withdraw(new[1].id)
+    assert fresh.fetch(withdrawn.url).status == gone_status
+    assert withdrawn.url not in fresh.fetch(sitemap).body.decode()
+    assert replica_site.publish(1)[0].id != withdrawn.id  # ids are never reused
 
 
 def test_fail_injects_then_recovers(fresh):
@@ -396,3 +424,62 @@ def test_command_line_reports_a_busy_port_in_one_line():
                                 cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.startswith("replica: cannot start:") and result.stderr.count("\n") == 1
+
+
+# --- through Scrapy and the host map ------------------------------------------------------------
+
+SCRAPY_SCRIPT = """
+import json, sys
+import scrapy
+from scrapy.crawler import CrawlerProcess
+from scrapy.spiders import SitemapSpider
+
+host_map, star_url, out = sys.argv[1], sys.argv[2], sys.argv[3]
+
+class Probe(SitemapSpider):
+    name = "probe"
+    sitemap_urls = ["https://www.cna.com.tw/robots.txt"]
+    sitemap_rules = [("/news/", "parse_page")]
+
+    async def start(self):
+        async for request in super().start():
+            yield request
+        yield self.make_request(star_url)
+
+    def make_request(self, url):
+        return scrapy.Request(url, callback=self.parse_page)
+
+    def parse_page(self, response):
+        yield {"url": response.url, "status": response.status}
+
+process = CrawlerProcess(settings={
+    "DOWNLOAD_HANDLERS": {"http": "crawler.hostmap.HostMapDownloadHandler",
+                          "https": "crawler.hostmap.HostMapDownloadHandler"},
+    "NEWSARCHIVE_HOST_MAP": host_map, "ROBOTSTXT_OBEY": True,
+    "FEEDS": {out: {"format": "jsonlines"}}, "LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False,
+})
+process.crawl(Probe)
+process.start()
+"""
+
+
+@pytest.mark.slow
+def test_scrapy_crawls_the_replica_through_the_host_map(tmp_path):
+    with Replica.start(seed=4, cna_articles=15, ettoday_articles=5, days=2, now=NOW) as running:
+        star = running.ettoday.articles[0]
+        out, script = tmp_path / "items.jsonl", tmp_path / "probe.py"
+        script.write_text(SCRAPY_SCRIPT)  # a file: Scrapy inspects callbacks' source
+        result = subprocess.run(
+            [sys.executable, str(script), json.dumps(running.host_map),
+             f"https://star.ettoday.net/news/{star.id}", str(out)],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        fetched = {item["url"] for item in map(json.loads, out.read_text().splitlines())}
+        # every article and digest of both CNA sitemaps, under its real URL, and the star. redirect's target
+        expected = {r.url for r in running.cna.articles} | {d.url for d in running.cna.digests} | {star.url}
+        assert fetched == expected
+        hosts = {r.host for r in running.requests}
+        assert hosts == {"www.cna.com.tw", "star.ettoday.net", "www.ettoday.net"}
+        assert ("www.cna.com.tw", "/robots.txt") in {(r.host, r.path) for r in running.requests}
+        assert not any(r.path.startswith("/cna2018api/") for r in running.requests)

@@ -7,6 +7,7 @@ import pytest
 from scrapy import Spider, signals
 from scrapy.utils.test import get_crawler
 
+from crawler.commands.crawl import Command
 from crawler.runs import HealthRules, RunRecorder, judge_run
 from storage.archive import Archive
 
@@ -162,3 +163,18 @@ def test_a_run_created_by_the_scheduler_is_adopted(db_url):
     with Archive.open(db_url) as archive:
         runs = archive.list_runs()
     assert [(r["id"], r["status"]) for r in runs] == [(run_id, "succeeded")]
+
+
+@pytest.mark.parametrize(
+    "recorded, failed",
+    [
+        ({"newsarchive/run_id": 1, "newsarchive/run_status": "succeeded"}, False),
+        ({"newsarchive/run_id": 1, "newsarchive/run_status": "failed"}, True),
+        ({"newsarchive/run_id": 1}, True),  # started but never judged: a forced stop
+        ({}, False),  # RunRecorder disabled: nothing recorded, nothing to fail on
+    ],
+)
+def test_the_crawl_command_exit_status_follows_the_recorded_run(recorded, failed):
+    crawler = get_crawler()
+    crawler.stats.set_stats(dict(recorded))
+    assert Command._run_failed(crawler) is failed

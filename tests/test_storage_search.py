@@ -169,8 +169,6 @@ def test_both_backends_give_identical_results(sqlite_url, pg_url):
 
 
 def test_common_character_is_bounded_but_complete_for_newest(db_url, monkeypatch):
-    # make SQLite walk articles newest-first (the plan for very common characters)
-    monkeypatch.setattr(search, "WALK_THRESHOLD", {"newest": 5, "relevance": 5})
     monkeypatch.setattr(search, "RELEVANCE_CANDIDATES", 40)
     corpus = realistic_articles(120)
     with Archive.open(db_url) as archive:
@@ -185,6 +183,20 @@ def test_common_character_is_bounded_but_complete_for_newest(db_url, monkeypatch
         ranked = archive.search("台", limit=100)
         assert len(ranked) == 40
         assert {h["source_id"] for h in ranked} == {h["source_id"] for h in archive.search("台", limit=40, order="newest")}
+
+
+def test_newest_follows_published_time_changes_and_breaks_ties_by_latest_stored(db_url):
+    with Archive.open(db_url) as archive:
+        archive.store_many([doc("202308230001", body="颱風", published_at="2023-08-23T09:00:00+08:00"),
+                            doc("202308230002", body="颱風", published_at="2023-08-23T10:00:00+08:00"),
+                            doc("202308230003", body="颱風", published_at="2023-08-23T10:00:00+08:00")])
+        assert ids(archive.search("颱風", order="newest")) == ["202308230003", "202308230002", "202308230001"]
+        # a corrected publication time moves the article in the order
+        archive.store_many([doc("202308230001", body="颱風", published_at="2023-08-23T11:00:00+08:00",
+                                updated_at="2023-08-23T11:00:00+08:00")])
+        assert ids(archive.search("颱風", order="newest")) == ["202308230001", "202308230003", "202308230002"]
+        assert ids(archive.search("颱風", ArticleFilter(until=datetime(2023, 8, 23, 2, 0, tzinfo=timezone.utc)),
+                                  order="newest")) == ["202308230003", "202308230002"]
 
 
 def test_reader_and_writer_run_at_once_on_sqlite(sqlite_url):

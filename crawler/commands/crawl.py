@@ -40,8 +40,15 @@ class Command(ScrapyCrawlCommand):
             self.exitcode = self._report(startup_errors[0], crawler)
         elif self.crawler_process.bootstrap_failed:
             self.exitcode = EXIT_FAILED
-        elif crawler.stats.get_value("newsarchive/run_status") != "succeeded":
+        elif self._run_failed(crawler):
             self.exitcode = EXIT_FAILED
+
+    @staticmethod
+    def _run_failed(crawler) -> bool:
+        """The recorded run failed, or a run was started and never judged (a forced stop)."""
+        stats = crawler.stats
+        status = stats.get_value("newsarchive/run_status")
+        return status == "failed" or (status is None and stats.get_value("newsarchive/run_id") is not None)
 
     @staticmethod
     def _watch(started, errors: list[BaseException]) -> None:

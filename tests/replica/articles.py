@@ -19,6 +19,9 @@ ETTODAY_HOST = "www.ettoday.net"
 CNA_MAX_SERIAL = 4999
 CNA_DIGEST_SERIAL = 5001
 ETTODAY_FIRST_ID = 2_575_000
+CNA_CODES = tuple(raw.CNA_CATEGORIES)
+ETTODAY_LABELS = tuple(raw.ETTODAY_CATEGORIES)
+ETTODAY_DESKS = ("政治", "社會", "國際", "大陸", "生活", "財經", "體育", "影劇")
 
 
 @dataclass(frozen=True)
@@ -130,32 +133,48 @@ def publication_times(rng: random.Random, count: int, days: int, now: datetime) 
     """`count` whole-minute times spread over the `days` days up to `now`, oldest first."""
     start = now - timedelta(days=days)
     span = int((now - start).total_seconds() // 60) - 1
-    minutes = sorted(rng.randrange(span) for _ in range(count))
+    minutes = sorted(int(rng.random() * span) for _ in range(count))
     return [start + timedelta(minutes=m + 1) for m in minutes]
 
 
+# Random draws through rng.random() directly: random.sample/randint cost several times more,
+# and a large replica draws a few hundred thousand times.
+def _pick(rng: random.Random, items):
+    return items[int(rng.random() * len(items))]
+
+
+def _between(rng: random.Random, low: int, high: int) -> int:
+    return low + int(rng.random() * (high - low + 1))
+
+
+def _distinct(rng: random.Random, items, count: int) -> list:
+    chosen: list = []
+    while len(chosen) < count:
+        item = _pick(rng, items)
+        if item not in chosen:
+            chosen.append(item)
+    return chosen
+
+
 def _body_sentences(rng: random.Random, pool: tuple[str, ...], count: int) -> list[str]:
-    paragraphs = []
-    for _ in range(count):
-        paragraphs.append("".join(rng.sample(pool, rng.randint(1, 2))))
-    return paragraphs
+    return ["".join(_distinct(rng, pool, _between(rng, 1, 2))) for _ in range(count)]
 
 
 def _tags(rng: random.Random) -> list[str]:
-    return rng.sample(raw.corpus().tags, rng.randint(1, 5))
+    return _distinct(rng, raw.corpus().tags, _between(rng, 1, 5))
 
 
 def _title(rng: random.Random, separator: str) -> str:
     c = raw.corpus()
-    return f"{rng.choice(c.title_heads)}{separator}{rng.choice(c.title_tails)}"
+    return f"{_pick(rng, c.title_heads)}{separator}{_pick(rng, c.title_tails)}"
 
 
 def _names(rng: random.Random, pool: tuple[str, ...], most: int) -> list[str]:
-    return rng.sample(pool, rng.choices(range(1, most + 1), weights=[6, 3, 1][:most])[0])
+    roll = rng.random()  # one name mostly, sometimes two, rarely three
+    return _distinct(rng, pool, 1 if roll < 0.6 or most == 1 else 2 if roll < 0.9 or most == 2 else 3)
 
 
-def cna_records(seed: int, count: int, days: int, now: datetime) -> list[Record]:
-    rng = random.Random(f"cna:{seed}")
+def cna_records(rng: random.Random, count: int, days: int, now: datetime) -> list[Record]:
     times = publication_times(rng, count, days, now)
     per_day: dict[date, int] = {}
     for t in times:
@@ -164,8 +183,6 @@ def cna_records(seed: int, count: int, days: int, now: datetime) -> list[Record]
         raise ValueError(
             f"{count} CNA articles over {days} days exceed {CNA_MAX_SERIAL} a day; give more days"
         )
-    c = raw.corpus()
-    codes = list(raw.CNA_CATEGORIES)
     records, serial, current_day = [], 0, None
     for published in times:
         day = published.date()
@@ -176,41 +193,48 @@ def cna_records(seed: int, count: int, days: int, now: datetime) -> list[Record]
         remaining = per_day[day]
         per_day[day] -= 1
         room = (CNA_MAX_SERIAL - serial) // remaining
-        serial += rng.randint(1, max(1, min(4, room)))
-        code = rng.choice(codes)
-        foreign = code == "aopl"
-        reporters, place, dateline = _cna_dateline(rng, published, foreign)
-        paragraphs = _body_sentences(rng, c.cna_sentences, rng.randint(3, 8))
-        paragraphs[0] = dateline + paragraphs[0]
-        editors, credit = _cna_credit(rng, published, foreign)
-        modified = published + timedelta(minutes=rng.randint(5, 90)) if rng.random() < 0.3 else None
-        ident = f"{day:%Y%m%d}{serial:04d}"
-        photos = [
-            Photo(
-                f"https://imgcdn.cna.com.tw/www/WebPhotos/800/{day:%Y%m%d}/"
-                f"{rng.choice(('1170x780', '1200x800', '800x533'))}_{rng.randrange(10**10, 10**11)}.jpg",
-                _cna_caption(rng, published),
-            )
-            for _ in range(rng.choices((0, 1, 2, 3), weights=(2, 5, 2, 1))[0])
-        ]
-        records.append(Record(
-            source="cna", id=ident, category=raw.CNA_CATEGORIES[code], category_code=code,
-            title=_title(rng, " "), published=published, modified=modified,
-            paragraphs=paragraphs, tags=_tags(rng), authors=reporters, location=place,
-            editors=editors, credit=credit, photos=photos,
-        ))
+        serial += _between(rng, 1, max(1, min(4, room)))
+        records.append(cna_record(rng, published, serial))
     return records
+
+
+def cna_record(rng: random.Random, published: datetime, serial: int) -> Record:
+    """One CNA article with id `<published day><serial>`."""
+    day = published.date()
+    code = _pick(rng, CNA_CODES)
+    foreign = code == "aopl"
+    reporters, place, dateline = _cna_dateline(rng, published, foreign)
+    paragraphs = _body_sentences(rng, raw.corpus().cna_sentences, _between(rng, 3, 8))
+    paragraphs[0] = dateline + paragraphs[0]
+    editors, credit = _cna_credit(rng, published, foreign)
+    modified = published + timedelta(minutes=_between(rng, 5, 90)) if rng.random() < 0.3 else None
+    photos = [
+        Photo(
+            f"https://imgcdn.cna.com.tw/www/WebPhotos/800/{day:%Y%m%d}/"
+            f"{_pick(rng, ('1170x780', '1200x800', '800x533'))}_{_between(rng, 10**10, 10**11 - 1)}.jpg",
+            _cna_caption(rng, published),
+        )
+        for _ in range(_pick(rng, (0, 0, 1, 1, 1, 1, 1, 2, 2, 3)))
+    ]
+    return Record(
+        source="cna", id=f"{day:%Y%m%d}{serial:04d}", category=raw.CNA_CATEGORIES[code],
+        category_code=code, title=_title(rng, " "), published=published, modified=modified,
+        paragraphs=paragraphs, tags=_tags(rng), authors=reporters, location=place,
+        editors=editors, credit=credit, photos=photos,
+    )
 
 
 def _cna_dateline(rng: random.Random, published: datetime, foreign: bool):
     day = published.day
     if foreign:
-        place = rng.choice(raw.FOREIGN_PLACES)
+        place = _pick(rng, raw.FOREIGN_PLACES)
         if rng.random() < 0.6:
             return [], place, f"（中央社{place}{day}日綜合外電報導）"
-        reporter = rng.choice(raw.REPORTERS)
+        reporter = _pick(rng, raw.REPORTERS)
+        if rng.random() < 0.5:
+            return [reporter], place, f"（中央社駐{place}特派員{reporter}{day}日專電）"
         return [reporter], place, f"（中央社記者{reporter}{place}{day}日專電）"
-    place = rng.choice(raw.TAIWAN_PLACES)
+    place = _pick(rng, raw.TAIWAN_PLACES)
     if rng.random() < 0.15:
         return [], place, f"（中央社{place}{day}日電）"
     reporters = _names(rng, raw.REPORTERS, 3)
@@ -219,18 +243,21 @@ def _cna_dateline(rng: random.Random, published: datetime, foreign: bool):
 
 def _cna_credit(rng: random.Random, published: datetime, foreign: bool) -> tuple[list[str], str]:
     stamp = roc_date(published.date())
+    if foreign and rng.random() < 0.3:
+        translator = _pick(rng, raw.EDITORS)
+        return [translator], f"（編譯：{translator}）{stamp}"
     if foreign:
-        translator, checker = rng.sample(raw.EDITORS, 2)
+        translator, checker = _distinct(rng, raw.EDITORS, 2)
         return [translator, checker], f"（譯者：{translator}/核稿：{checker}）{stamp}"
     editors = _names(rng, raw.EDITORS, 2)
     return editors, f"（編輯：{'/'.join(editors)}）{stamp}"
 
 
 def _cna_caption(rng: random.Random, published: datetime) -> str:
-    sentence = rng.choice(raw.corpus().cna_sentences)
+    sentence = _pick(rng, raw.corpus().cna_sentences)
     sentence = sentence[: sentence.find("，")] if "，" in sentence[:40] else sentence[:40]
-    credit = rng.choice(raw.CNA_PHOTO_CREDITS).format(
-        name=rng.choice(raw.REPORTERS), place=rng.choice(raw.TAIWAN_PLACES)
+    credit = _pick(rng, raw.CNA_PHOTO_CREDITS).format(
+        name=_pick(rng, raw.REPORTERS), place=_pick(rng, raw.TAIWAN_PLACES)
     )
     day = published.date()
     return f"{sentence}。{credit} {day.year - 1911}年{day.month}月{day.day}日"
@@ -251,57 +278,56 @@ def cna_digests(records: list[Record]) -> list[Digest]:
     ]
 
 
-ETTODAY_DESKS = ("政治", "社會", "國際", "大陸", "生活", "財經", "體育", "影劇")
-
-
-def ettoday_records(seed: int, count: int, days: int, now: datetime) -> list[Record]:
-    rng = random.Random(f"ettoday:{seed}")
-    c = raw.corpus()
-    labels = list(raw.ETTODAY_CATEGORIES)
+def ettoday_records(rng: random.Random, count: int, days: int, now: datetime) -> list[Record]:
     records, ident = [], ETTODAY_FIRST_ID
     for published in publication_times(rng, count, days, now):
         # ids are site-wide: other subdomains' stories take the numbers in between
-        ident += rng.randint(1, 12)
-        label = rng.choice(labels)
-        byline, authors, location = _ettoday_byline(rng)
-        paragraphs = [byline, *_body_sentences(rng, c.ettoday_sentences, rng.randint(2, 6))]
-        if rng.random() < 0.4:
-            modified = published + timedelta(minutes=rng.randint(3, 240), seconds=rng.randint(1, 59))
-        else:
-            modified = None
-        title = _title(rng, "\u3000")
-        if rng.random() < 0.1:
-            title = "快訊／" + title
-        photos = [
-            Photo(
-                f"https://cdn2.ettoday.net/images/{ident // 350}/d{ident * 3 + n}.jpg",
-                _ettoday_caption(rng),
-            )
-            for n in range(rng.choices((0, 1, 2), weights=(3, 5, 2))[0])
-        ]
-        records.append(Record(
-            source="ettoday", id=str(ident), category=label,
-            category_code=str(raw.ETTODAY_CATEGORIES[label][1]), title=title,
-            published=published, modified=modified, paragraphs=paragraphs, tags=_tags(rng),
-            authors=authors, location=location, photos=photos,
-        ))
+        ident += _between(rng, 1, 12)
+        records.append(ettoday_record(rng, published, ident))
     return records
+
+
+def ettoday_record(rng: random.Random, published: datetime, ident: int) -> Record:
+    label = _pick(rng, ETTODAY_LABELS)
+    byline, authors, location = _ettoday_byline(rng)
+    paragraphs = [byline, *_body_sentences(rng, raw.corpus().ettoday_sentences, _between(rng, 2, 6))]
+    if rng.random() < 0.4:
+        modified = published + timedelta(minutes=_between(rng, 3, 240), seconds=_between(rng, 1, 59))
+    else:
+        modified = None
+    title = _title(rng, "\u3000")
+    if rng.random() < 0.1:
+        title = "快訊／" + title
+    photos = [
+        Photo(f"https://cdn2.ettoday.net/images/{ident // 350}/d{ident * 3 + n}.jpg", _ettoday_caption(rng))
+        for n in range(_pick(rng, (0, 0, 0, 1, 1, 1, 1, 1, 2, 2)))
+    ]
+    return Record(
+        source="ettoday", id=str(ident), category=label,
+        category_code=str(raw.ETTODAY_CATEGORIES[label][1]), title=title,
+        published=published, modified=modified, paragraphs=paragraphs, tags=_tags(rng),
+        authors=authors, location=location, photos=photos,
+    )
 
 
 def _ettoday_byline(rng: random.Random) -> tuple[str, list[str], str | None]:
     roll = rng.random()
     if roll < 0.1:
         return "圖文／CTWANT", ["CTWANT"], None
+    if roll < 0.2:
+        desk = f"{_pick(rng, ETTODAY_DESKS)}中心"
+        return f"{desk}／綜合報導", [desk], None
     reporters = _names(rng, raw.REPORTERS, 2)
     names = "、".join(reporters)
     if roll < 0.4:
         return f"記者{names}／綜合報導", reporters, None
-    place = rng.choice(raw.TAIWAN_PLACES)
-    return f"記者{names}／{place}報導", reporters, place
+    place = _pick(rng, raw.TAIWAN_PLACES)
+    title = "實習記者" if roll > 0.95 else "記者"
+    return f"{title}{names}／{place}報導", reporters, place
 
 
 def _ettoday_caption(rng: random.Random) -> str:
-    sentence = rng.choice(raw.corpus().ettoday_sentences)
+    sentence = _pick(rng, raw.corpus().ettoday_sentences)
     sentence = sentence[: sentence.find("，")] if "，" in sentence[:40] else sentence[:40]
-    source = rng.choice((f"記者{rng.choice(raw.REPORTERS)}攝", "翻攝自臉書", "資料照"))
+    source = _pick(rng, (f"記者{_pick(rng, raw.REPORTERS)}攝", "翻攝自臉書", "資料照"))
     return f"{sentence}。（圖／{source}）"

@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import zlib
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from html import escape
 
 from tests.replica import web
-from tests.replica.articles import CNA_HOST, Digest, Record, cna_digests, cna_records
+from tests.replica.articles import (
+    CNA_HOST,
+    CNA_MAX_SERIAL,
+    Digest,
+    Record,
+    cna_digests,
+    cna_record,
+    cna_records,
+)
 from tests.replica.corpus import CNA_CATEGORIES, CNA_FEEDS
 from tests.replica.site import Site
 from tests.replica.templates import cna_template
@@ -77,10 +86,26 @@ class CnaSite(Site):
     hosts = (CNA_HOST,)
 
     def __init__(self, *, seed: int, count: int, days: int, now: datetime) -> None:
-        super().__init__(cna_records(seed, count, days, now), now)
-        self.digests: list[Digest] = cna_digests(self.articles)
-        self._digests_by_id = {d.id: d for d in self.digests}
+        self._rng = random.Random(f"cna:{seed}")
+        records = cna_records(self._rng, count, days, now)
+        self._top_serial: dict[date, int] = {}
+        for record in records:
+            self._top_serial[record.day] = int(record.id[8:])
+        super().__init__(records, now)
         self._template = cna_template()
+
+    def _set_articles(self, records: list[Record]) -> None:
+        super()._set_articles(records)
+        digests = cna_digests(records)
+        self.digests: list[Digest] = digests
+        self._digests_by_id = {d.id: d for d in digests}
+
+    def _new_record(self, published: datetime) -> Record:
+        serial = self._top_serial.get(published.date(), 0) + self._rng.randint(1, 4)
+        if serial > CNA_MAX_SERIAL:
+            raise ValueError(f"CNA serials for {published:%Y-%m-%d} are used up")
+        self._top_serial[published.date()] = serial
+        return cna_record(self._rng, published, serial)
 
     # --- routing ---------------------------------------------------------------------------
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import random
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from html import escape
 from urllib.parse import quote
 
 from tests.replica import web
-from tests.replica.articles import ETTODAY_HOST, Record, ettoday_records
+from tests.replica.articles import ETTODAY_FIRST_ID, ETTODAY_HOST, Record, ettoday_record, ettoday_records
 from tests.replica.corpus import ETTODAY_CATEGORIES, ETTODAY_FEEDS, ETTODAY_PROMO_SOURCE
 from tests.replica.site import Site
 from tests.replica.templates import ettoday_template
@@ -57,9 +58,16 @@ class EttodaySite(Site):
     name = "ettoday"
     hosts = (ETTODAY_HOST, MOBILE_HOST, *REDIRECT_HOSTS)
 
-    def __init__(self, *, seed: int, count: int, days: int, now) -> None:
-        super().__init__(ettoday_records(seed, count, days, now), now)
+    def __init__(self, *, seed: int, count: int, days: int, now: datetime) -> None:
+        self._rng = random.Random(f"ettoday:{seed}")
+        records = ettoday_records(self._rng, count, days, now)
+        self._last_id = int(records[-1].id) if records else ETTODAY_FIRST_ID
+        super().__init__(records, now)
         self._template = ettoday_template()
+
+    def _new_record(self, published: datetime) -> Record:
+        self._last_id += self._rng.randint(1, 12)
+        return ettoday_record(self._rng, published, self._last_id)
 
     # --- routing ---------------------------------------------------------------------------
 
@@ -232,11 +240,14 @@ class EttodaySite(Site):
         )
 
     def _story(self, record: Record) -> str:
-        """div.story content: photos with ▲ captions, byline, text, a mid-story ad, promos, 延伸閱讀."""
+        """div.story content: photos with ▲/▼ captions, byline, text, a mid-story ad, promos, 延伸閱讀."""
+        below = int(record.id) % 7 == 0  # some stories caption a photo above it, with ▼
+
         def photo(p) -> str:
-            src = p.url.removeprefix("https:")
-            return (f'<p><img src="{escape(src)}" alt="▲{escape(p.caption)}" width="600" height="400" />\n</p>\n'
-                    f"<p><strong>▲{escape(p.caption)}</strong></p>")
+            image = f'<p><img src="{escape(p.url.removeprefix("https:"))}" alt="{escape(p.caption)}" width="600" height="400" />\n</p>'
+            if below:
+                return f"<p><strong>▼{escape(p.caption)}</strong></p>\n{image}"
+            return f"{image}\n<p><strong>▲{escape(p.caption)}</strong></p>"
 
         byline, *text = record.paragraphs
         parts = [photo(p) for p in record.photos[:1]]

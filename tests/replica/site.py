@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from email.message import Message
 
 from tests.replica import web
-from tests.replica.articles import Record
+from tests.replica.articles import TAIPEI, Record
 
 
 class Site:
@@ -17,14 +17,22 @@ class Site:
     hosts: tuple[str, ...]
 
     def __init__(self, records: list[Record], now: datetime) -> None:
-        self.articles: list[Record] = records
-        self.by_id: dict[str, Record] = {r.id: r for r in records}
-        self._index = {r.id: n for n, r in enumerate(records)}
         self.now = now
         self.layout_broken = False
         self._lock = threading.Lock()
+        self._set_articles(records)
+
+    def _set_articles(self, records: list[Record]) -> None:
+        # new objects, swapped in whole: request threads iterate the old ones undisturbed
+        self.articles: list[Record] = records
+        self.by_id: dict[str, Record] = {r.id: r for r in records}
+        self._index = {r.id: n for n, r in enumerate(records)}
 
     def handle(self, request: web.Request) -> web.Response:
+        raise NotImplementedError
+
+    def _new_record(self, published: datetime) -> Record:
+        """A freshly generated article published at that time, with the site's next id."""
         raise NotImplementedError
 
     def answer(self, path: str, *, method: str = "GET", body: bytes = b"") -> web.Response:
@@ -60,6 +68,24 @@ class Site:
             return self.by_id[str(ident)]
         except KeyError:
             raise KeyError(f"no {self.name} replica article {ident}") from None
+
+    def publish(self, count: int = 1, *, at: datetime | None = None) -> list[Record]:
+        """New articles published at `at` (default: the replica's now), with the next ids.
+
+        They join `articles` (a new list), the sitemaps, feeds and lists like the others.
+        """
+        moment = (at or self.now).astimezone(TAIPEI).replace(second=0, microsecond=0)
+        with self._lock:
+            new = [self._new_record(moment) for _ in range(count)]
+            self._set_articles(sorted([*self.articles, *new], key=lambda r: r.published))
+            return new
+
+    def withdraw(self, ident: str) -> Record:
+        """Take an article down: its URL answers 404 (CNA) / 410 (ETtoday) from now on."""
+        with self._lock:
+            record = self.get(ident)
+            self._set_articles([r for r in self.articles if r.id != record.id])
+            return record
 
     def update_article(
         self,

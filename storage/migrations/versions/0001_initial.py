@@ -101,9 +101,11 @@ def upgrade() -> None:
     op.create_table(
         "article_search",
         sa.Column("article_id", sa.Integer(), nullable=False),
+        sa.Column("search_key", sa.BigInteger(), nullable=False),
         sa.Column("title_units", sa.Text(), nullable=False),
         sa.Column("other_units", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("article_id", name="pk_article_search"),
+        sa.UniqueConstraint("search_key", name="uq_article_search_search_key"),
         sa.ForeignKeyConstraint(
             ["article_id"], ["articles.id"], ondelete="CASCADE",
             name="fk_article_search_article_id_articles",
@@ -124,7 +126,7 @@ def upgrade() -> None:
         # would cost a statement per row).
         op.execute(
             "CREATE VIRTUAL TABLE article_fts USING fts5(title_units, other_units, "
-            "content='article_search', content_rowid='article_id', tokenize='ascii')"
+            "content='article_search', content_rowid='search_key', tokenize='ascii')"
         )
 
     op.create_table(
