@@ -22,7 +22,8 @@ class Figure:
 
     def row(self) -> list[str]:
         met = {True: "yes", False: "NO", None: ""}[self.met]
-        return [self.group, self.name, f"{self.value:,.1f} {self.unit}", self.baseline, self.target, met]
+        value = f"{self.value:,.0f}" if float(self.value).is_integer() else f"{self.value:,.1f}"
+        return [self.group, self.name, f"{value} {self.unit}", self.baseline, self.target, met]
 
 
 def rate(count: int, seconds: float) -> float:

@@ -70,13 +70,18 @@ def extraction_health(stats: Mapping[str, Any], rules: HealthRules) -> str | Non
     return "extraction health: " + "; ".join(causes) if causes else None
 
 
+# Close reasons of a crawl that ended as asked: limits the user set (CLOSESPIDER_ITEMCOUNT,
+# _PAGECOUNT, _TIMEOUT) stop a crawl on purpose, so such a run is judged like a finished one.
+DELIBERATE_STOPS = {"finished", "closespider_itemcount", "closespider_pagecount", "closespider_timeout"}
+
+
 def judge_run(
     stats: Mapping[str, Any], reason: str, *, mode: str | None, rules: HealthRules
 ) -> tuple[str, str | None]:
     """(status, error) of a finished crawl from its stats and close reason."""
     if reason == "shutdown":
         return "failed", "interrupted"
-    if reason != "finished":
+    if reason not in DELIBERATE_STOPS:
         return "failed", f"spider closed: {reason}"
     exceptions = _prefixed(stats, "spider_exceptions/")
     if exceptions:

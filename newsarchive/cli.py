@@ -22,6 +22,7 @@ import click
 from click.exceptions import NoArgsIsHelpError
 from sqlalchemy.exc import SQLAlchemyError
 
+from crawler.cleaning import clean_article
 from crawler.extract import NotAnArticle, extract_article
 from crawler.items import ARTICLE_FIELDS, SOURCES
 from newsarchive.config import ConfigError, database_url
@@ -331,7 +332,8 @@ def extract(ctx: click.Context, source: str, url: str | None, files: tuple[str, 
             click.echo(f"{name}: not an article: {one_line(str(exc))}", err=True)
             status = status or 2
             continue
-        click.echo(json_line(article.to_dict()))
+        # Cleaned as a crawl would archive it, so extract shows exactly what gets stored.
+        click.echo(json_line(clean_article(article.to_dict())))
     ctx.exit(status)
 
 

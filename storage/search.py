@@ -50,6 +50,7 @@ TITLE_WEIGHT = 5
 RELEVANCE_CANDIDATES = 200
 MAX_INDEX_TOKENS = 16  # PostgreSQL: tokens looked up in the GIN index; the rest is verified
 MAX_SQL_TERMS = 100  # PostgreSQL: terms verified in SQL; more (absurd queries) in Python
+POSTGRESQL_WINDOW = 400  # PostgreSQL: newest articles checked before falling back to the index
 ORDERS = ("relevance", "newest")
 KEY_ID_BITS = 24  # search_key = published second << 24 | low 24 bits of the article id
 # between fields in a unit string: a token no query can contain (it is not a letter or digit)
@@ -115,7 +116,9 @@ def units(value: str | None) -> list[str]:
     Translating then splitting is the whole tokenizer: C speed on the write path."""
     if not value:
         return []
-    table = _bmp_table() if max(value) <= "\uffff" else _ANY_CHAR_TABLE
+    # UTF-16 takes 2 bytes per character exactly when none lies beyond the BMP (fast in C)
+    in_bmp = len(value.encode("utf-16-le", "surrogatepass")) == 2 * len(value)
+    table = _bmp_table() if in_bmp else _ANY_CHAR_TABLE
     return value.translate(table).split()
 
 
@@ -366,18 +369,40 @@ def _sqlite_newest(terms: list[Term], filters: ArticleFilter | None, limit: int)
     return stmt
 
 
-def _postgresql_matching(terms: list[Term], filters: ArticleFilter | None) -> tuple[Select, list[Term]]:
-    """Matching ids, and the terms left to verify in Python (absurdly long queries)."""
+def _postgresql_conditions(terms: list[Term]) -> tuple[list[ColumnElement[bool]], list[Term]]:
+    """Conditions on article_search for the terms, and the terms left to verify in Python."""
     tokens, to_verify = _index_tokens_for(terms)
-    stmt = (
-        select(ARTICLES.c.id)
-        .join(SEARCH, SEARCH.c.article_id == ARTICLES.c.id)
-        .where(text("article_search.tokens @> :index_tokens").bindparams(
-                   bindparam("index_tokens", tokens, type_=ARRAY(Text))),
-               *[_occurs(term) for term in to_verify[:MAX_SQL_TERMS]],
-               *filter_conditions(filters))
-    )
-    return stmt, to_verify[MAX_SQL_TERMS:]
+    conditions = [
+        text("article_search.tokens @> :index_tokens").bindparams(
+            bindparam("index_tokens", tokens, type_=ARRAY(Text))),
+        *[_occurs(term) for term in to_verify[:MAX_SQL_TERMS]],
+    ]
+    return conditions, to_verify[MAX_SQL_TERMS:]
+
+
+def _postgresql_candidates(conn: Connection, conditions, filters: ArticleFilter | None,
+                           wanted: int) -> list[int]:
+    """The `wanted` newest matching ids on PostgreSQL, in two bounded steps.
+
+    Checking one row means unpacking its token array, which the planner does not price: left
+    alone it may scan every row for a two-word query (seconds). So first look among the
+    POSTGRESQL_WINDOW newest filtered articles (enough when the words are common), and only
+    then collect the matches through the GIN index and sort them (enough when they are rare).
+    """
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    newest = (ARTICLES.c.published_utc.desc(), ARTICLES.c.id.desc())
+    window = (select(ARTICLES.c.id, ARTICLES.c.published_utc).where(*filter_conditions(filters))
+              .order_by(*newest).limit(POSTGRESQL_WINDOW).subquery())
+    found = list(conn.scalars(
+        select(window.c.id).join(SEARCH, SEARCH.c.article_id == window.c.id).where(*conditions)
+        .order_by(window.c.published_utc.desc(), window.c.id.desc()).limit(wanted)))
+    if len(found) == wanted:
+        return found
+    # OFFSET 0 keeps the subquery apart, so it is answered by the GIN index alone
+    indexed = select(SEARCH.c.article_id).where(*conditions).offset(0)
+    return list(conn.scalars(
+        select(ARTICLES.c.id).where(ARTICLES.c.id.in_(indexed), *filter_conditions(filters))
+        .order_by(*newest).limit(wanted)))
 
 
 def search_ids(conn: Connection, query: str, filters: ArticleFilter | None = None, *,
@@ -392,13 +417,18 @@ def search_ids(conn: Connection, query: str, filters: ArticleFilter | None = Non
     newest = (ARTICLES.c.published_utc.desc(), ARTICLES.c.id.desc())
     if conn.dialect.name == "sqlite":
         candidates = _sqlite_newest(terms, filters, wanted)
+        if order == "newest":
+            return list(conn.scalars(candidates))
     else:
-        matching, in_python = _postgresql_matching(terms, filters)
+        conditions, in_python = _postgresql_conditions(terms)
         if in_python:
+            matching = (select(ARTICLES.c.id).join(SEARCH, SEARCH.c.article_id == ARTICLES.c.id)
+                        .where(*conditions, *filter_conditions(filters)))
             return _search_verified_in_python(conn, matching, terms, in_python, limit, order)
-        candidates = matching.order_by(*newest).limit(wanted)
-    if order == "newest":
-        return list(conn.scalars(candidates))
+        ids = _postgresql_candidates(conn, conditions, filters, wanted)
+        if order == "newest" or not ids:
+            return ids
+        candidates = select(ARTICLES.c.id).where(ARTICLES.c.id.in_(ids))
     found = candidates.subquery()
     ranked = (
         select(ARTICLES.c.id)

@@ -1,6 +1,7 @@
 """crawler/hostmap.py: mapped hosts reach a local origin, everything above sees the real URL."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -164,3 +165,38 @@ def test_project_settings_register_the_handler_for_http_and_https():
         "http": "crawler.hostmap.HostMapDownloadHandler",
         "https": "crawler.hostmap.HostMapDownloadHandler",
     }
+
+
+class _RecordingInner:
+    """Stands in for Scrapy's HTTP handler: remembers what it was asked to download."""
+
+    def __init__(self) -> None:
+        self.requests = []
+
+    async def download_request(self, request):
+        from scrapy.http import HtmlResponse
+
+        self.requests.append(request)
+        return HtmlResponse(request.url, body=b"<html></html>", encoding="utf-8")
+
+
+def test_download_request_rewrites_only_the_wire_request():
+    from scrapy import Request
+
+    inner = _RecordingInner()
+    handler = HostMapDownloadHandler(validated_host_map({"www.cna.com.tw": "http://127.0.0.1:9"}), inner)
+    request = Request("https://www.cna.com.tw/list/aall.aspx?p=2#top", meta={"proxy": "http://proxy:3128"},
+                      headers={"Proxy-Authorization": "Basic eA==", "User-Agent": "newsarchive"})
+    response = asyncio.run(handler.download_request(request))
+    sent = inner.requests[0]
+    assert sent.url == "http://127.0.0.1:9/list/aall.aspx?p=2"
+    assert sent.headers[b"Host"] == b"www.cna.com.tw" and sent.headers[b"User-Agent"] == b"newsarchive"
+    assert "proxy" not in sent.meta and b"Proxy-Authorization" not in sent.headers
+    assert response.url == "https://www.cna.com.tw/list/aall.aspx?p=2"
+    # the spider's request itself is untouched
+    assert request.url == "https://www.cna.com.tw/list/aall.aspx?p=2#top" and b"Host" not in request.headers
+    assert request.meta["proxy"] == "http://proxy:3128"
+
+    unmapped = Request("https://www.ettoday.net/news/news-list.htm", meta={"proxy": "http://proxy:3128"})
+    asyncio.run(handler.download_request(unmapped))
+    assert inner.requests[1] is unmapped

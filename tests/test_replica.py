@@ -140,6 +140,24 @@ def test_cna_article_is_the_real_template_with_the_records_data(replica):
     assert [a.text_content() for a in doc.xpath('//div[@class="keywordTag"]/a')] == [f"#{t}" for t in record.tags]
 
 
+@pytest.mark.parametrize("site, fixture", [
+    ("cna", "cna/article_ahel_202308230179_2023-08-23.html"),
+    ("ettoday", "ettoday/article_news_20230904_2575420_2023-09-04.html"),
+])
+def test_article_pages_keep_the_real_pages_chrome_byte_for_byte(replica, site, fixture):
+    from tests.replica.templates import cna_template, ettoday_template
+
+    chrome = {"cna": cna_template, "ettoday": ettoday_template}[site]().chrome
+    real = (ROOT / "tests" / "fixtures" / "pages" / fixture).read_bytes()
+    assert len(chrome) > 10 and sum(map(len, chrome)) > 0.75 * len(real)
+    for record in replica.site(site).articles[:5]:
+        page = replica.site(site).render_article(record)
+        position = 0
+        for chunk in chrome:  # every chunk of the real page, in order, in every generated page
+            assert chunk in real
+            position = page.index(chunk, position) + len(chunk)
+
+
 def test_cna_category_segment_is_not_checked(replica):
     record = next(r for r in replica.cna.articles if r.category_code != "aipl")
     page = replica.fetch(f"https://www.cna.com.tw/news/aipl/{record.id}.aspx")
@@ -170,9 +188,11 @@ def test_cna_robots_disallows_the_api_and_declares_sitemaps(replica):
     assert robots.can_fetch(replica.cna.articles[0].url, "newsarchive")
     assert set(robots.sitemaps) == {"https://www.cna.com.tw/sitemap_fromRemote_cfp.xml",
                                     "https://www.cna.com.tw/GoogleNewsSitemap_fromRemote_cfp.xml"}
-    api = replica.fetch("https://www.cna.com.tw/cna2018api/api/WNewsList", method="POST",
-                        body=b'{"action":"0","category":"aall","pagesize":"20","pageidx":1}')
-    assert api.status == 200 and b'"Result": "Y"' in api.body
+    query = b'{"action":"0","category":"aall","pagesize":"20","pageidx":1}'
+    api = replica.fetch("https://www.cna.com.tw/cna2018api/api/WNewsList", method="POST", body=query,
+                        headers={"Content-Type": "application/json", "Accept": "application/json"})
+    assert api.status == 200 and json.loads(api.body)["ResultData"]["Items"][0]["PageUrl"] == replica.cna.articles[-1].path
+    assert replica.fetch("https://www.cna.com.tw/cna2018api/api/WNewsList", method="POST", body=query).status == 500
 
 
 def test_cna_google_news_sitemap(replica):
@@ -290,6 +310,9 @@ def test_ettoday_feeds_follow_sections(replica):
     realtime = ET.fromstring(replica.fetch("https://feeds.feedburner.com/ettoday/realtime").body)
     assert [i.findtext("link") for i in realtime.iter("item")] == [r.url for r in replica.ettoday.articles[::-1]]
     assert replica.fetch("https://feeds.feedburner.com/ettoday/nope").status == 404
+    finance = ET.fromstring(replica.fetch("https://feeds.feedburner.com/ettoday/finance").body)
+    expected = [f"https://finance.ettoday.net/news/{r.id}" for r in replica.ettoday.articles[::-1] if r.category == "財經"]
+    assert [i.findtext("link") for i in finance.iter("item")] == expected
 
 
 # --- conditional requests, updates, failures, broken layouts --------------------------------
@@ -370,6 +393,10 @@ def test_break_layout_serves_unknown_markup_until_restored(fresh, site):
     assert b'rel="canonical"' not in broken.body
     fresh.break_layout(site, broken=False)
     assert b'rel="canonical"' in fresh.fetch(record.url).body
+    other = fresh.site(site).articles[1]
+    fresh.break_layout(site, ids=[other.id])
+    assert b'rel="canonical"' in fresh.fetch(record.url).body
+    assert b'rel="canonical"' not in fresh.fetch(other.url).body
 
 
 # --- extraction round trip ------------------------------------------------------------------
@@ -483,3 +510,22 @@ def test_scrapy_crawls_the_replica_through_the_host_map(tmp_path):
         assert hosts == {"www.cna.com.tw", "star.ettoday.net", "www.ettoday.net"}
         assert ("www.cna.com.tw", "/robots.txt") in {(r.host, r.path) for r in running.requests}
         assert not any(r.path.startswith("/cna2018api/") for r in running.requests)
+
+
+def test_command_line_prints_the_host_map_first_and_stops_on_sigterm():
+    process = subprocess.Popen([sys.executable, "-m", "tests.replica", "--port", "0", "--articles", "3"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        match = re.fullmatch(r"NEWSARCHIVE_HOST_MAP='(.*)'\n", process.stdout.readline())
+        host_map = json.loads(match.group(1))
+        origin = host_map["www.cna.com.tw"]
+        assert set(host_map.values()) == {origin} and "feeds.feedburner.com" in host_map
+        connection = http.client.HTTPConnection(*origin.removeprefix("http://").split(":"), timeout=10)
+        connection.request("GET", "/robots.txt", headers={"Host": "www.cna.com.tw"})
+        assert b"Disallow: /cna2018api/" in connection.getresponse().read()
+        connection.close()
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+        process.stdout.close()
+        process.stderr.close()

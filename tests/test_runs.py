@@ -71,6 +71,8 @@ def healthy(**extra) -> dict:
         ({"newsarchive/discovery_failed": 1}, "finished", "urls", ("succeeded", None)),
         (healthy(), "shutdown", "latest", ("failed", "interrupted")),
         (healthy(), "closespider_errorcount", "latest", ("failed", "spider closed: closespider_errorcount")),
+        (healthy(), "closespider_itemcount", "backfill", ("succeeded", None)),
+        (healthy(), "closespider_timeout", "latest", ("succeeded", None)),
         (
             healthy(**{"spider_exceptions/KeyError": 2}), "finished", "latest",
             ("failed", "unhandled exception in the spider: KeyError (2)"),

@@ -144,3 +144,10 @@ def test_database_newer_than_the_code_is_refused(sqlite_url, tmp_path):
 
 def test_postgresql_scheme_without_driver_means_psycopg():
     assert db.parse_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+
+
+def test_a_file_that_is_not_a_database_gives_archive_error(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database\n" * 100)
+    with pytest.raises(ArchiveError, match=r"cannot connect to the archive database at .*: file is not a database"):
+        Archive.open(f"sqlite:///{path}")

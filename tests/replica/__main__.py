@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from tests.replica import Replica
@@ -25,12 +26,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"replica: cannot start: {exc}", file=sys.stderr)
         return 1
     print(f"replica serving {len(replica.hosts)} hosts at {replica.origin}", file=sys.stderr)
+    # the first stdout line is the contract scripts read (bench/crawl.py parses it)
     print(f"NEWSARCHIVE_HOST_MAP='{json.dumps(replica.host_map)}'", flush=True)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         replica.serve_forever()
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends the server like Ctrl-C: socket closed, exit status 0
 
 
 if __name__ == "__main__":

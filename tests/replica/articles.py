@@ -119,10 +119,6 @@ class Digest:
     def title(self) -> str:
         return f"《早安世界》{self.published.month}月{self.published.day}日 每天3分鐘掌握10件天下事"
 
-    @property
-    def lastmod(self) -> datetime:
-        return self.published
-
 
 def roc_date(day: date) -> str:
     """CNA's credit-line date: ROC year + MMDD, e.g. 1120823."""

@@ -146,7 +146,7 @@ class CnaSite(Site):
     def _article(self, ident: str) -> web.Response:
         record = self.by_id.get(ident)
         if record is not None:
-            body = self.render_broken(record) if self.layout_broken else self.render_article(record)
+            body = self.render_broken(record) if self.layout_broken(record) else self.render_article(record)
             return web.html(body, etag=record.etag, last_modified=record.lastmod)
         digest = self._digests_by_id.get(ident)
         if digest is not None:
@@ -168,7 +168,9 @@ class CnaSite(Site):
         values["body"] = self._body(record)
         return self._template.render(values)
 
-    def _page_values(self, title, url, ident, category, code, published) -> dict[str, str]:
+    def _page_values(self, title: str, url: str, ident: str, category: str, code: str,
+                     published: datetime) -> dict[str, str]:
+        """Slot values every CNA page fills the same way (article and digest)."""
         return {
             "code": code,
             "article_open": (f'<article class="article" data-origin-type-name="{escape(category)}" '
@@ -367,6 +369,8 @@ class CnaSite(Site):
 
     def _wnewslist(self, request: web.Request) -> web.Response:
         """The JSON API behind 看更多; robots.txt disallows it, so a polite crawler never calls it."""
+        if "application/json" not in (request.headers.get("Accept") or ""):
+            return web.error(500, "伺服器錯誤")  # the real API answers the default Accept so (site notes 1.3)
         try:
             query = json.loads(request.body or b"{}")
         except ValueError:

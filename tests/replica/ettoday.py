@@ -42,7 +42,8 @@ _AD_IN_NEWS = ('<div class="ad_in_news">\n<div class="ad_readmore">[廣告]請�
 
 def _promo_paragraphs() -> str:
     """The e-commerce promo paragraphs of a real story (2575147), kept verbatim."""
-    page = ETTODAY_PROMO_SOURCE.read_text(encoding="utf-8")
+    with ETTODAY_PROMO_SOURCE.open(encoding="utf-8", newline="") as source:
+        page = source.read()
     start = page.index("<p><span style=\"background-color")
     return page[start:page.index("<p><strong>延伸閱讀", start)]
 
@@ -113,8 +114,11 @@ class EttodaySite(Site):
             labels = {label for label, (feed, _) in ETTODAY_CATEGORIES.items() if feed == slug}
             items = self.newest(FEED_SIZE, lambda r: r.category in labels)
             title = f"{'、'.join(sorted(labels))}新聞"
+        def link(record: Record) -> str:  # the finance feed links its stories on finance.ettoday.net
+            return f"https://finance.ettoday.net/news/{record.id}" if slug == "finance" else record.url
+
         rows = "\n".join(
-            f"<item><title>{escape(r.title)}</title><link>{r.url}</link><guid>{r.url}</guid>"
+            f"<item><title>{escape(r.title)}</title><link>{link(r)}</link><guid>{link(r)}</guid>"
             f"<pubDate>{web.rfc822(r.published)}</pubDate><category>{escape(r.category)}</category>"
             f"<description>{escape(r.description)}</description></item>" for r in items
         )
@@ -133,7 +137,7 @@ class EttodaySite(Site):
             return web.error(410, "新聞不存在")
         if day != f"{record.published:%Y%m%d}":
             return web.redirect(record.url)
-        body = self.render_broken(record) if self.layout_broken else self.render_article(record)
+        body = self.render_broken(record) if self.layout_broken(record) else self.render_article(record)
         return web.html(body, etag=record.etag, last_modified=record.lastmod)
 
     def render_article(self, record: Record) -> bytes:
@@ -292,12 +296,11 @@ class EttodaySite(Site):
             'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">\n' + "\n".join(entries) + "\n</urlset>\n"
         )
 
-    def day_items(self, day: date, category_id: int = 0) -> list[Record]:
-        """A day's list, newest first, optionally one section (its dataLayer category id)."""
-        return self.newest(
-            len(self.articles),
-            lambda r: r.day == day and (category_id == 0 or r.category_code == str(category_id)),
-        )
+    def section_day_items(self, day: date, category_id: int = 0) -> list[Record]:
+        """A day's list as the list pages show it, newest first; `category_id` 0 is every section."""
+        if category_id == 0:
+            return self.day_items(day)
+        return self.day_items(day, lambda r: r.category_code == str(category_id))
 
     def _h3(self, record: Record) -> str:
         tracking = "?from=newslist" if int(record.id) % 5 == 0 else ""
@@ -305,7 +308,7 @@ class EttodaySite(Site):
                 f'{escape(record.category)}</em><a href="{record.url}{tracking}" target="_blank">{escape(record.title)}</a></h3>')
 
     def _list_page(self, day: date, category_id: int) -> web.Response:
-        items = self.day_items(day, category_id)[:LIST_PAGE_SIZE]
+        items = self.section_day_items(day, category_id)[:LIST_PAGE_SIZE]
         rows = "\n".join(self._h3(r) for r in items)
         return web.html(
             '<!doctype html>\n<html lang="zh-Hant"><head><meta charset="utf-8">'

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -250,9 +251,13 @@ class Replica:
         with self._lock:
             self._failures.clear()
 
-    def break_layout(self, site: str, broken: bool = True) -> None:
-        """Serve that site's article pages in a markup the extractors do not know (or restore it)."""
-        self.site(site).layout_broken = broken
+    def break_layout(self, site: str, broken: bool = True, ids: Iterable[str] | None = None) -> None:
+        """Serve that site's article pages (only `ids`, when given) in a markup the extractors do
+        not know; broken=False restores every page."""
+        if not broken:
+            self.site(site).broken_ids = frozenset()
+        else:
+            self.site(site).broken_ids = None if ids is None else frozenset(map(str, ids))
 
     def advance(self, delta: timedelta) -> None:
         """Move the replica's clock (sitemap windows, update times) forward."""

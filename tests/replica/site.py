@@ -18,7 +18,7 @@ class Site:
 
     def __init__(self, records: list[Record], now: datetime) -> None:
         self.now = now
-        self.layout_broken = False
+        self.broken_ids: frozenset[str] | None = frozenset()  # None: every article page is broken
         self._lock = threading.Lock()
         self._set_articles(records)
 
@@ -27,9 +27,16 @@ class Site:
         self.articles: list[Record] = records
         self.by_id: dict[str, Record] = {r.id: r for r in records}
         self._index = {r.id: n for n, r in enumerate(records)}
+        by_day: dict[date, list[Record]] = {}
+        for record in records:
+            by_day.setdefault(record.day, []).append(record)
+        self._by_day = by_day  # day lists are asked for per list page and show_roll call
 
     def handle(self, request: web.Request) -> web.Response:
         raise NotImplementedError
+
+    def layout_broken(self, record: Record) -> bool:
+        return self.broken_ids is None or record.id in self.broken_ids
 
     def _new_record(self, published: datetime) -> Record:
         """A freshly generated article published at that time, with the site's next id."""
@@ -58,10 +65,11 @@ class Site:
 
     def articles_by_day(self) -> dict[date, list[Record]]:
         """Records grouped by their Taipei publication day, each day oldest first."""
-        days: dict[date, list[Record]] = {}
-        for record in self.articles:
-            days.setdefault(record.day, []).append(record)
-        return days
+        return {day: list(records) for day, records in self._by_day.items()}
+
+    def day_items(self, day: date, keep: Callable[[Record], bool] | None = None) -> list[Record]:
+        """That day's records, newest first, that `keep` accepts."""
+        return [r for r in reversed(self._by_day.get(day, [])) if keep is None or keep(r)]
 
     def get(self, ident: str) -> Record:
         try:

@@ -28,6 +28,11 @@ class SlotTemplate:
     def slots(self) -> set[str]:
         return {p for p in self._parts if isinstance(p, str)}
 
+    @property
+    def chrome(self) -> list[bytes]:
+        """The static chunks, in page order: the real page minus its article."""
+        return [p for p in self._parts if isinstance(p, bytes)]
+
     def render(self, values: dict[str, str]) -> bytes:
         return b"".join(
             values[p].encode("utf-8") if isinstance(p, str) else p for p in self._parts
@@ -39,7 +44,8 @@ class _Cutter:
 
     def __init__(self, path: Path) -> None:
         self.name = path.name
-        self.text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as page:  # keep the page's own CRLFs
+            self.text = page.read()
 
     def cut(self, pattern: str, slot: str, *, count: int = 1, flags: int = re.S) -> None:
         """Replace `count` matches of the regex (0: all, at least one) with the slot."""
