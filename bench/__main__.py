@@ -31,7 +31,7 @@ CRAWL_ARTICLES = (10_500, 1_000)
 INCREMENTAL_ARTICLES = (200, 40)
 
 
-def run_group(group: str, quick: bool) -> Iterator[list[Figure]]:
+def run_group(group: str, quick: bool, no_1m: bool = False) -> Iterator[list[Figure]]:
     """The group's figures, in steps (each step's figures are reported as soon as they exist)."""
     size = 1 if quick else 0
     if group == "extraction":
@@ -50,6 +50,8 @@ def run_group(group: str, quick: bool) -> Iterator[list[Figure]]:
         yield storage.search_figures("sqlite", SEARCH_ARTICLES[size][0])
         yield storage.search_figures("postgresql", PG_SEARCH_ARTICLES[size])
         for count in SEARCH_ARTICLES[size][1:]:
+            if no_1m:
+                break
             yield storage.search_figures("sqlite", count)
     elif group == "crawl":
         from bench import crawl
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("groups", nargs="*", metavar="GROUP", help=f"any of: {', '.join(GROUPS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="small sizes; skips the 1M-article search")
+    parser.add_argument("--no-1m", action="store_true",
+                        help="skip the 1M-article SQLite search (its first load takes about an hour)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures and the machine to FILE")
     args = parser.parse_args(argv)
     unknown = [group for group in args.groups if group not in GROUPS]
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {group} ...", file=sys.stderr, flush=True)
         load_before, start = os.getloadavg()[0], time.perf_counter()
         try:
-            for step in run_group(group, args.quick):
+            for step in run_group(group, args.quick, args.no_1m):
                 figures += step
                 # machines are shared: the load average says how noisy the group's figures were
                 timings[group] = {"seconds": round(time.perf_counter() - start, 1),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import sqlite3
 import tempfile
 import time
@@ -14,14 +15,16 @@ from sqlalchemy import create_engine, text
 from bench.common import Figure, median, percentile, rate
 from bench.corpus import articles
 from storage.archive import Archive, ArticleFilter
+from storage.search import search_document
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BATCH = 1000
-# Large SQLite search corpora are loaded once and kept here for later runs (bump CORPUS_VERSION
+# Search corpora of CACHED_FROM articles and more are loaded once and kept (SQLite files here,
+# PostgreSQL databases named newsarchive_bench_cache_*) for later runs (bump CORPUS_VERSION
 # when bench/corpus.py changes what it generates).
 CACHE = Path(tempfile.gettempdir()) / "newsarchive-bench-cache"
 CORPUS_VERSION = 1
-CACHED_FROM = 1_000_000
+CACHED_FROM = {"sqlite": 100_000, "postgresql": 100_000}
 QUERIES = {1: ["泰", "雄", "藥", "灣"], 2: ["高雄", "台北", "食藥", "微軟"], 4: ["生成式AI", "亞太技術", "衛生福利", "國際原能"]}
 
 
@@ -66,11 +69,41 @@ def cached_sqlite(count: int) -> str:
     return f"sqlite:///{path}"
 
 
+def cached_postgresql(count: int) -> str:
+    """URL of a PostgreSQL database holding the first `count` corpus articles, loaded on first
+    use; like cached_sqlite, it gets its final name only once complete."""
+    CACHE.mkdir(exist_ok=True)
+    name = f"newsarchive_bench_cache_{count}_v{CORPUS_VERSION}"
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+                if not exists:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}_partial" WITH (FORCE)'))
+                    conn.execute(text(f'CREATE DATABASE "{name}_partial"'))
+            if not exists:
+                archive = Archive.open(f"{base}/{name}_partial")
+                seconds = load(archive, count, progress=True)
+                archive.close()
+                with admin.connect() as conn:
+                    conn.execute(text(f'ALTER DATABASE "{name}_partial" RENAME TO "{name}"'))
+                print(f"bench: loaded {count:,} articles into PostgreSQL {name} in {seconds:.0f} s of store_many")
+        finally:
+            admin.dispose()
+    return f"{base}/{name}"
+
+
+CACHED = {"sqlite": cached_sqlite, "postgresql": cached_postgresql}
+
+
 @contextmanager
 def search_database(backend: str, count: int):
-    """A database with `count` corpus articles: cached for large SQLite corpora, else fresh."""
-    if backend == "sqlite" and count >= CACHED_FROM:
-        yield cached_sqlite(count)
+    """A database with `count` corpus articles: cached for large corpora, else fresh."""
+    if count >= CACHED_FROM[backend]:
+        yield CACHED[backend](count)
         return
     with database(backend) as url:
         archive = Archive.open(url)
@@ -107,11 +140,42 @@ def import_figures(backend: str, count: int = 20_000) -> list[Figure]:
         archive.close()
     new_rate, same_rate = rate(count, t_new), rate(count, t_same)
     target = ">= 5,000/s" if backend == "sqlite" else ""
-    return [
+    figures = [
         Figure("import", f"{backend}: {count:,} new articles", new_rate, "articles/s",
                f"{same_rate / new_rate:.2f}x as fast re-imported unchanged", target,
                new_rate >= 5000 if backend == "sqlite" else None),
         Figure("import", f"{backend}: {count:,} unchanged re-imports", same_rate, "articles/s"),
+    ]
+    if backend == "sqlite":
+        figures += write_path_parts(count, new_rate)
+    return figures
+
+
+def write_path_parts(count: int, new_rate: float) -> list[Figure]:
+    """Same-run yardsticks for the new-article rate: a plain sqlite3 insert of the same articles
+    (the floor cost of writing them at all) and the search tokenizer alone (pure Python CPU)."""
+    batches = [list(articles(BATCH, start=start)) for start in range(0, count, BATCH)]
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "plain.sqlite3")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE articles (source TEXT, source_id TEXT, doc TEXT, PRIMARY KEY (source, source_id))")
+        start = time.perf_counter()
+        for batch in batches:
+            with conn:
+                conn.executemany("INSERT INTO articles VALUES (?, ?, ?)",
+                                 [(a["source"], a["source_id"], json.dumps(a, ensure_ascii=False)) for a in batch])
+        plain = rate(count, time.perf_counter() - start)
+        conn.close()
+    start = time.perf_counter()
+    for batch in batches:
+        for article in batch:
+            search_document(article)
+    tokenizer = rate(count, time.perf_counter() - start)
+    return [
+        Figure("import", "  yardstick: plain sqlite3 INSERT of the same articles as JSON", plain, "articles/s",
+               f"write path at {new_rate / plain:.2f}x of it"),
+        Figure("import", "  yardstick: search tokenizer alone (search_document)", tokenizer, "articles/s",
+               f"{new_rate / tokenizer:.0%} of write-path time is tokenizing"),
     ]
 
 
@@ -146,7 +210,7 @@ def time_searches(url: str, label: str, *, repeat: int = 15) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    # python -m bench.storage COUNT: build the cached SQLite search corpus ahead of a run
+    # python -m bench.storage {sqlite|postgresql} COUNT: build a cached search corpus ahead of a run
     import sys
 
-    print(cached_sqlite(int(sys.argv[1])))
+    print(CACHED[sys.argv[1]](int(sys.argv[2])))

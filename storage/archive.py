@@ -23,7 +23,7 @@ from storage import search
 from storage.db import create_archive_engine, describe_connect_error, display_url, upgrade_engine, write_connection
 from storage.errors import ArchiveError, MalformedArticle
 from storage.models import RUN_STATUSES, Article, ArticleVersion, CrawlRun
-from storage.search import ArticleFilter, SearchDocument, search_document
+from storage.search import ArticleFilter, search_document
 
 __all__ = ["Archive", "ArticleFilter", "CrawlState", "FetchMeta", "StoreOutcome"]
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import os
 import re
@@ -18,6 +17,7 @@ import lxml.html
 import pytest
 from protego import Protego
 
+from crawler.extract import NotAnArticle, extract_article
 from tests.replica import Replica
 from tests.replica.articles import TAIPEI
 
@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 20, 14, 30, tzinfo=TAIPEI)
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"
-HAVE_EXTRACTORS = all(importlib.util.find_spec(f"crawler.extract.{m}") for m in ("cna", "ettoday"))
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +68,9 @@ def test_request_log_records_each_answer(fresh):
     assert (second.path, second.status) == ("/news/aipl/199901010001.aspx?x=1", 404)
     fresh.clear_log()
     assert fresh.requests == []
+    with Replica.start(cna_articles=1, ettoday_articles=0, log_requests=False, now=NOW) as quiet:
+        assert quiet.fetch("https://www.cna.com.tw/robots.txt").status == 200
+        assert quiet.requests == []
 
 
 def test_connections_are_kept_alive(replica):
@@ -401,25 +403,30 @@ def test_break_layout_serves_unknown_markup_until_restored(fresh, site):
 
 # --- extraction round trip ------------------------------------------------------------------
 
-@pytest.mark.skipif(not HAVE_EXTRACTORS, reason="crawler/extract/cna.py and ettoday.py not written yet")
 @pytest.mark.parametrize("site", ["cna", "ettoday"])
 def test_extractors_read_generated_pages_back_to_the_records(site):
-    from crawler.extract import NotAnArticle, extract_article
-
-    generated = Replica(seed=11, cna_articles=60, ettoday_articles=60, days=4, now=NOW)
-    try:
-        for record in generated.site(site).articles:
-            article = extract_article(site, generated.site(site).render_article(record), record.url).to_dict()
-            article.pop("body_html")
-            assert article == record.expected(), record.id
-        if site == "cna":
-            with pytest.raises(NotAnArticle):
-                extract_article("cna", generated.cna.render_digest(generated.cna.digests[0]), generated.cna.digests[0].url)
+    generated = Replica(seed=11, cna_articles=150, ettoday_articles=150, days=4, now=NOW)
+    generated.stop()  # pages are rendered without HTTP
+    records = generated.site(site).articles
+    # the sample holds every kind of dateline, byline, credit and time the generator draws
+    if site == "cna":
+        kinds = [lambda r: "（編譯：" in r.credit, lambda r: "（譯者：" in r.credit, lambda r: "特派員" in r.paragraphs[0],
+                 lambda r: not r.authors, lambda r: len(r.authors) > 1, lambda r: len(r.photos) > 1,
+                 lambda r: r.modified is not None]
+    else:
+        kinds = [lambda r: r.authors == ["CTWANT"], lambda r: r.authors[0].endswith("中心"), lambda r: r.location is None,
+                 lambda r: r.modified and r.modified < r.published, lambda r: r.modified and r.modified > r.published,
+                 lambda r: int(r.id) % 7 == 0 and r.photos, lambda r: r.title.startswith("快訊／")]
+    assert all(any(kind(r) for r in records) for kind in kinds)
+    for record in records:
+        article = extract_article(site, generated.site(site).render_article(record), record.url).to_dict()
+        article.pop("body_html")
+        assert article == record.expected(), record.id
+    if site == "cna":
         with pytest.raises(NotAnArticle):
-            record = generated.site(site).articles[0]
-            extract_article(site, generated.site(site).render_broken(record), record.url)
-    finally:
-        generated.stop()
+            extract_article("cna", generated.cna.render_digest(generated.cna.digests[0]), generated.cna.digests[0].url)
+    with pytest.raises(NotAnArticle):
+        extract_article(site, generated.site(site).render_broken(records[0]), records[0].url)
 
 
 # --- scale and command line -----------------------------------------------------------------

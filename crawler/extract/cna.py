@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from lxml import etree
 
@@ -21,6 +21,7 @@ from crawler.extract.common import (
     parse_html,
     parse_iso,
     render_body_html,
+    split_url,
 )
 from crawler.extract.places import PLACES, place_suffixes
 from crawler.items import Article, Image
@@ -37,17 +38,8 @@ _JUNK_TAG = "NewsArticle"
 # --- URLs -------------------------------------------------------------------------------------
 
 def _split(url: str):
-    url = (url or "").strip()
-    if url.startswith("//"):
-        url = "https:" + url
-    elif "://" not in url:
-        url = "https://" + url
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-    except ValueError:
-        return None
-    return parts if host in HOSTS else None
+    split = split_url(url)
+    return split[0] if split and split[1] in HOSTS else None
 
 
 def _plausible_id(source_id: str) -> bool:

@@ -5,6 +5,7 @@ import html as html_lib
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from urllib.parse import SplitResult, urlsplit
 
 import lxml.html
 import nh3
@@ -28,6 +29,21 @@ def parse_html(html: str | bytes) -> lxml.html.HtmlElement:
     if not html.strip():
         html = b"<html></html>"
     return lxml.html.document_fromstring(html, parser=_UTF8_PARSER)
+
+
+def split_url(url: str | None) -> tuple[SplitResult, str] | None:
+    """(parts, lower-case host) of a web URL; a missing scheme means https. None if unusable."""
+    url = (url or "").strip()
+    if url.startswith("//"):
+        url = "https:" + url
+    elif "://" not in url:
+        url = "https://" + url
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None
+    return parts, host
 
 
 def text_of(element) -> str:

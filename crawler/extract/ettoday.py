@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin
 
 import lxml.etree
 
@@ -33,16 +33,10 @@ _AMP_PATH = re.compile(r"^/amp/amp_news\.php\d*$")
 
 def _site_parts(url: str):
     """(subdomain, urlsplit parts) of a URL on an ettoday.net host (scheme optional), else None."""
-    url = (url or "").strip()
-    if url.startswith("//"):
-        url = "https:" + url
-    elif "://" not in url:
-        url = "https://" + url
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-    except ValueError:
+    split = common.split_url(url)
+    if split is None:
         return None
+    parts, host = split
     if parts.scheme not in ("http", "https"):
         return None
     match = _HOST.match(host)
@@ -680,11 +674,8 @@ def _not_article_reason(tree, url: str | None) -> str:
 
 
 def extract(html: str | bytes, url: str | None = None) -> Article:
-    if isinstance(html, bytes):
-        html = html.decode("utf-8", errors="replace")
-    html = re.sub(r"^\s*<\?xml[^>]*>", "", html or "")  # lxml refuses str with an encoding decl
     try:
-        tree = common.parse_html(html)
+        tree = common.parse_html(html or b"")
     except (lxml.etree.ParserError, ValueError) as exc:
         raise NotAnArticle(f"unparseable HTML: {exc}") from None
     story = _story_element(tree)

@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--articles must be >= 0 and --days >= 1")
     try:
         replica = Replica(seed=args.seed, cna_articles=args.articles, ettoday_articles=args.articles,
-                          days=args.days, host=args.host, port=args.port)
+                          days=args.days, host=args.host, port=args.port,
+                          log_requests=False)  # nobody reads the log of a standalone server
     except (OSError, ValueError) as exc:
         print(f"replica: cannot start: {exc}", file=sys.stderr)
         return 1

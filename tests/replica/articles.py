@@ -40,7 +40,7 @@ class Record:
     category_code: str  # CNA URL segment (ahel, aipl, …); ETtoday: the section's numeric id as str
     title: str
     published: datetime
-    modified: datetime | None  # None: never updated
+    modified: datetime | None  # None: never updated (ETtoday: may precede `published`)
     paragraphs: list[str]  # body text paragraphs as published (CNA dateline / ETtoday byline included)
     tags: list[str]
     authors: list[str]
@@ -83,7 +83,7 @@ class Record:
 
     def expected(self) -> dict:
         """The normalized article (interface fields, minus body_html) the page should yield."""
-        updated = self.modified if self.modified and self.modified != self.published else None
+        updated = self.modified if self.modified and self.modified > self.published else None
         return {
             "source": self.source,
             "source_id": self.id,
@@ -287,8 +287,11 @@ def ettoday_record(rng: random.Random, published: datetime, ident: int) -> Recor
     label = _pick(rng, ETTODAY_LABELS)
     byline, authors, location = _ettoday_byline(rng)
     paragraphs = [byline, *_body_sentences(rng, raw.corpus().ettoday_sentences, _between(rng, 2, 6))]
-    if rng.random() < 0.4:
+    roll = rng.random()
+    if roll < 0.4:
         modified = published + timedelta(minutes=_between(rng, 3, 240), seconds=_between(rng, 1, 59))
+    elif roll < 0.45:  # the site's lastmod can precede its pubdate (site notes 2.4): not an update
+        modified = published - timedelta(minutes=_between(rng, 1, 90), seconds=_between(rng, 1, 59))
     else:
         modified = None
     title = _title(rng, "\u3000")

@@ -115,6 +115,7 @@ class Replica:
         now: datetime | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        log_requests: bool = True,
     ) -> None:
         if cna_articles < 0 or ettoday_articles < 0 or days < 1:
             raise ValueError("article counts must be >= 0 and days >= 1")
@@ -125,6 +126,7 @@ class Replica:
         self._sites: dict[str, Site | _FeedBurner] = {h: s for s in (self.cna, self.ettoday) for h in s.hosts}
         self._sites[FEEDBURNER] = _FeedBurner(self.cna, self.ettoday)
         self._requests: list[LoggedRequest] = []
+        self._log_requests = log_requests
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
         self._server = _Server((host, port), self)
@@ -141,13 +143,14 @@ class Replica:
         now: datetime | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        log_requests: bool = True,
     ) -> "Replica":
         """A replica serving in a background thread (use as a context manager, or call stop()).
 
         Raises ValueError for impossible counts and OSError when the port cannot be bound.
         """
         replica = cls(seed=seed, cna_articles=cna_articles, ettoday_articles=ettoday_articles,
-                      days=days, now=now, host=host, port=port)
+                      days=days, now=now, host=host, port=port, log_requests=log_requests)
         # a short poll interval makes stop() quick (tests start and stop many replicas)
         replica._thread = threading.Thread(target=replica._server.serve_forever, args=(0.05,),
                                            name="replica", daemon=True)
@@ -228,8 +231,9 @@ class Replica:
             return list(self._requests)
 
     def log(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self._requests.append(entry)
+        if self._log_requests:
+            with self._lock:
+                self._requests.append(entry)
 
     def clear_log(self) -> None:
         with self._lock:

@@ -26,7 +26,7 @@ class Site:
         # new objects, swapped in whole: request threads iterate the old ones undisturbed
         self.articles: list[Record] = records
         self.by_id: dict[str, Record] = {r.id: r for r in records}
-        self._index = {r.id: n for n, r in enumerate(records)}
+        self._positions = (records, {r.id: n for n, r in enumerate(records)})  # read together
         by_day: dict[date, list[Record]] = {}
         for record in records:
             by_day.setdefault(record.day, []).append(record)
@@ -59,9 +59,10 @@ class Site:
 
     def related(self, record: Record, count: int) -> list[Record]:
         """Stories published just before this one (after it for the very first ones)."""
-        n = self._index[record.id]
-        before = self.articles[max(0, n - count):n][::-1]
-        return before + self.articles[n + 1:n + 1 + count - len(before)]
+        articles, index = self._positions
+        n = index[record.id]
+        before = articles[max(0, n - count):n][::-1]
+        return before + articles[n + 1:n + 1 + count - len(before)]
 
     def articles_by_day(self) -> dict[date, list[Record]]:
         """Records grouped by their Taipei publication day, each day oldest first."""
