@@ -23,8 +23,8 @@ the other fields, computed by the same integer SQL over the same strings on both
 as `newest`. To stay bounded for very common characters (`的` matches nearly everything),
 relevance ranks only the RELEVANCE_CANDIDATES newest matches. On SQLite the FTS5 rowid is a
 newest-first `search_key`, so FTS5 hands out matches newest first and a query stops reading
-once it has enough; PostgreSQL's planner chooses between the GIN index and walking the
-published-time index.
+once it has enough. PostgreSQL first looks among the newest POSTGRESQL_WINDOW articles and
+only then collects the matches through the GIN index (see _postgresql_candidates).
 """
 from __future__ import annotations
 
