@@ -1,9 +1,10 @@
-"""python -m bench [GROUP ...] [--quick] [--json FILE]: benchmark figures beside same-run baselines.
+"""python -m bench [GROUP ...] [--quick] [--no-1m] [--json FILE]: figures beside same-run baselines.
 
 Groups: extraction, import, crawl, incremental, search (default: all, in that order; search last
 because a first 1M-article load takes long). Each group's figures are printed, and written to the
 --json file, as soon as it is done; the whole table is printed at the end.
---quick uses small sizes (a smoke run, not figures to quote) and skips the 1M-article search.
+--quick uses small sizes (a smoke run, not figures to quote) and skips the 1M-article search;
+--no-1m only skips that. Large search corpora are cached between runs (bench/storage.py).
 """
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("groups", nargs="*", metavar="GROUP", help=f"any of: {', '.join(GROUPS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="small sizes; skips the 1M-article search")
     parser.add_argument("--no-1m", action="store_true",
-                        help="skip the 1M-article SQLite search (its first load takes about an hour)")
+                        help="skip the 1M-article SQLite search (a first load takes 15-60+ minutes and ~19 GB)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures and the machine to FILE")
     args = parser.parse_args(argv)
     unknown = [group for group in args.groups if group not in GROUPS]

@@ -4,7 +4,8 @@ The replica runs in its own process (`python -m tests.replica`) so it does not s
 crawl or with the RSS sampling here. The crawl is CNA's latest mode: the replica's
 sitemap_fromRemote_cfp.xml lists every article of the last 6 days, so with the articles spread
 over 3 days it fetches every article page and almost nothing else (a backfill would add about
-1.5 cheap 404s per article from the serial gaps, inflating pages/min). Politeness is lifted for the measurement only; robots stays on.
+1.5 cheap 404s per article from the serial gaps, inflating pages/min). Politeness is lifted for
+the measurement only; robots stays on.
 Throughput of both the crawl and `scrapy bench` comes from Scrapy's own LogStats lines
 ("Crawled N pages (at X pages/min)", asked for every second), over the same window rule.
 """
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -96,7 +98,7 @@ def _archived(db_path: Path) -> int:
     if not db_path.exists():
         return 0
     try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1) as conn:
+        with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)) as conn:
             return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
     except sqlite3.Error:  # not migrated yet, or busy
         return 0
@@ -104,7 +106,11 @@ def _archived(db_path: Path) -> int:
 
 def _rss(process: psutil.Process) -> int:
     total = 0
-    for proc in [process, *process.children(recursive=True)]:
+    try:
+        family = [process, *process.children(recursive=True)]
+    except psutil.Error:  # exited between poll() and now
+        return 0
+    for proc in family:
         try:
             total += proc.memory_info().rss
         except psutil.Error:
@@ -123,7 +129,7 @@ def run_crawl(host_map: dict, db_path: Path, log_path: Path) -> CrawlRun:
     start = time.perf_counter()
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        watched = psutil.Process(process.pid)
+        watched = psutil.Process(process.pid)  # a child not yet reaped: its pid stays valid
         last_count_check = 0.0
         while process.poll() is None:
             run.peak_rss = max(run.peak_rss, _rss(watched))
