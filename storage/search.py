@@ -390,6 +390,9 @@ def _postgresql_candidates(conn: Connection, conditions, filters: ArticleFilter 
     then collect the matches through the GIN index and sort them (enough when they are rare).
     """
     conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    # A bitmap scan would collect every match before the LIMIT (673 ms instead of 8 ms for a
+    # word with 28k matches): walk the newest articles in index order instead.
+    conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
     newest = (ARTICLES.c.published_utc.desc(), ARTICLES.c.id.desc())
     window = (select(ARTICLES.c.id, ARTICLES.c.published_utc).where(*filter_conditions(filters))
               .order_by(*newest).limit(POSTGRESQL_WINDOW).subquery())
@@ -398,6 +401,7 @@ def _postgresql_candidates(conn: Connection, conditions, filters: ArticleFilter 
         .order_by(window.c.published_utc.desc(), window.c.id.desc()).limit(wanted)))
     if len(found) == wanted:
         return found
+    conn.exec_driver_sql("SET LOCAL enable_bitmapscan = on")  # the GIN index is read by bitmap
     # OFFSET 0 keeps the subquery apart, so it is answered by the GIN index alone
     indexed = select(SEARCH.c.article_id).where(*conditions).offset(0)
     return list(conn.scalars(
