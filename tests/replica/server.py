@@ -133,24 +133,13 @@ class Replica:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def start(
-        cls,
-        *,
-        seed: int = 1,
-        cna_articles: int = 40,
-        ettoday_articles: int = 40,
-        days: int = 3,
-        now: datetime | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        log_requests: bool = True,
-    ) -> "Replica":
-        """A replica serving in a background thread (use as a context manager, or call stop()).
+    def start(cls, **options) -> "Replica":
+        """A replica (`options` as for Replica()) serving in a background thread; use it as a
+        context manager, or call stop().
 
         Raises ValueError for impossible counts and OSError when the port cannot be bound.
         """
-        replica = cls(seed=seed, cna_articles=cna_articles, ettoday_articles=ettoday_articles,
-                      days=days, now=now, host=host, port=port, log_requests=log_requests)
+        replica = cls(**options)
         # a short poll interval makes stop() quick (tests start and stop many replicas)
         replica._thread = threading.Thread(target=replica._server.serve_forever, args=(0.05,),
                                            name="replica", daemon=True)
