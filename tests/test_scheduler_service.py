@@ -258,11 +258,15 @@ def test_crawl_is_stopped_at_its_timeout_and_crashes_are_recorded(services, sqli
                 + probe_job("ettoday-probe", "ettoday", "2s", exit="3"))
     service = services(sqlite_url, schedule)
     with Archive.open(sqlite_url) as archive:
-        def finished(spider):
-            return [run for run in runs(archive, spider) if run["status"] != "running"]
+        def recorded(spider, job):
+            # The crawl records its run (`interrupted`) before the service adds why it stopped
+            # it: wait for the service's log line, read before the runs so that they are final.
+            log = service.log()
+            done = [run for run in runs(archive, spider) if run["status"] != "running"]
+            return done if done and f"run {done[0]['id']} [{job}]: FAILED" in log else None
 
-        (timed_out, *_) = wait_until(lambda: finished("cna"), timeout=40, service=service)
-        (crashed, *_) = wait_until(lambda: finished("ettoday"), timeout=40, service=service)
+        (timed_out, *_) = wait_until(lambda: recorded("cna", "cna-probe"), timeout=40, service=service)
+        (crashed, *_) = wait_until(lambda: recorded("ettoday", "ettoday-probe"), timeout=40, service=service)
         assert timed_out["status"] == "failed"
         assert timed_out["error"].startswith("timeout: still running after 1s")
         assert crashed["status"] == "failed"

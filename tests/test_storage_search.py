@@ -243,3 +243,19 @@ def test_reader_and_writer_run_at_once_on_sqlite(sqlite_url):
             writer.join(0.05)
         assert errors == []
         assert archive.stats()["articles"] == 600
+
+
+def test_index_candidates_that_fail_verification_do_not_crowd_out_older_matches(db_url, monkeypatch):
+    # PostgreSQL: the newest articles hold every index token of 生成式AI but not the phrase, so
+    # the window finds nothing and the index's newest candidates must be verified past them
+    monkeypatch.setattr(search, "POSTGRESQL_WINDOW", 2)
+    start = datetime(2023, 9, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+    decoys = [doc(f"2023090100{i:02d}", body="生成內容、AI與成式。", published_at=(start + timedelta(hours=i)).isoformat())
+              for i in range(10)]
+    matches = [doc(f"2023083100{i:02d}", body="生成式AI的應用。", published_at=(start - timedelta(days=1, hours=i)).isoformat())
+               for i in range(5)]
+    with Archive.open(db_url) as archive:
+        archive.store_many(decoys + matches)
+        assert ids(archive.search("生成式AI", limit=3, order="newest")) == [m["source_id"] for m in matches[:3]]
+        assert set(ids(archive.search("生成式AI", limit=10))) == {m["source_id"] for m in matches}
+        assert ids(archive.search("生成式AI", ArticleFilter(source="ettoday"))) == []
