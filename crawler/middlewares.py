@@ -1,5 +1,9 @@
 """Downloader middlewares.
 
+SharedRobotsTxtMiddleware replaces Scrapy's RobotsTxtMiddleware (same settings: ROBOTSTXT_OBEY,
+ROBOTSTXT_PARSER, ROBOTSTXT_USER_AGENT) and takes the robots.txt a spider already fetched (signal
+`robots_known`), so that each host's robots.txt is downloaded once per crawl.
+
 RetryAfterMiddleware replaces Scrapy's RetryMiddleware (same settings: RETRY_ENABLED, RETRY_TIMES,
 RETRY_HTTP_CODES, RETRY_EXCEPTIONS, per-request `dont_retry` / `max_retry_times`) and waits before
 each retry instead of retrying at once:
@@ -17,6 +21,7 @@ from email.utils import parsedate_to_datetime
 
 from scrapy import Request
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -26,6 +31,26 @@ from twisted.internet.task import deferLater
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_STATUSES = (429, 503)
+
+# Signal (netloc, parser): a spider fetched and parsed this host's robots.txt (parser None:
+# everything is allowed, as when it is missing or unavailable).
+robots_known = object()
+
+
+class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, fed what the spiders already know.
+
+    The spiders fetch each host's robots.txt before they schedule anything on it (they need its
+    Sitemap lines and hold their requests until it is known); the middleware stays as the guard
+    of every other request (redirects, another host) but must not download the file again."""
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        crawler.signals.connect(self.robots_known, signal=robots_known)
+
+    def robots_known(self, netloc: str, parser) -> None:
+        # a download the middleware already started itself is left to finish
+        self._parsers.setdefault(netloc, parser)
 
 
 def parse_retry_after(value: str | bytes | None, now: datetime | None = None) -> float | None:

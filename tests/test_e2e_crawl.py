@@ -114,6 +114,8 @@ def test_latest_crawl_archives_all_then_fetches_only_what_changed(source, backen
     for index, logged in enumerate(replica.requests):
         first_of.setdefault(logged.host, index)
         assert replica.requests[first_of[logged.host]].path == "/robots.txt"
+    robots = Counter(r.host for r in replica.requests if r.path == "/robots.txt")
+    assert set(robots.values()) == {1}, f"robots.txt downloaded more than once: {robots}"
     assert not any(r.path.startswith("/cna2018api/") for r in replica.requests)
 
     # 2. a second crawl downloads no article page again: only discovery

@@ -7,6 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
@@ -118,3 +119,18 @@ def test_project_settings_are_polite():
     mws = settings.getdict("DOWNLOADER_MIDDLEWARES")
     assert mws["scrapy.downloadermiddlewares.retry.RetryMiddleware"] is None
     assert "crawler.middlewares.RetryAfterMiddleware" in mws
+    assert mws["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] is None
+    assert "crawler.middlewares.SharedRobotsTxtMiddleware" in mws
+
+
+def test_robots_middleware_uses_the_spiders_robots_txt_without_downloading_it():
+    crawler = get_crawler(Spider, settings_dict={"ROBOTSTXT_OBEY": True, "USER_AGENT": "newsarchive"})
+    mw = middlewares.SharedRobotsTxtMiddleware.from_crawler(crawler)
+    parser = mw._parserimpl.from_crawler(crawler, b"User-agent: *\nDisallow: /cna2018api/\n")
+    crawler.signals.send_catch_log(middlewares.robots_known, netloc="www.cna.com.tw", parser=parser)
+    crawler.signals.send_catch_log(middlewares.robots_known, netloc="feeds.feedburner.com", parser=None)
+    # crawler.engine is None here: any download attempt would raise
+    asyncio.run(mw.process_request(Request("https://www.cna.com.tw/news/aipl/202309150161.aspx")))
+    asyncio.run(mw.process_request(Request("https://feeds.feedburner.com/rsscna/politics")))
+    with pytest.raises(IgnoreRequest):  # e.g. a redirect into a disallowed path
+        asyncio.run(mw.process_request(Request("https://www.cna.com.tw/cna2018api/api/WNewsList")))

@@ -6,8 +6,9 @@ Modes (the same `-a` arguments for every site):
   urls      `-a urls=URL1,URL2` or `-a urls=@FILE`: exactly those articles, no discovery
 
 Robots: before the first request to a host is scheduled, that host's robots.txt is fetched and
-parsed; requests wait for it and disallowed ones are never scheduled (Scrapy's RobotsTxtMiddleware
-stays on too, but lets early concurrent requests through while it is still fetching).
+parsed; requests wait for it and disallowed ones are never scheduled. The parser is handed to
+crawler.middlewares.SharedRobotsTxtMiddleware, which guards every other request (redirects) without
+downloading the file again.
 
 Articles: each discovery page's article ids are deduplicated within the run and decided in one
 batch by the revisit policy; fetched pages go through the site's pure extractor.
@@ -33,6 +34,7 @@ from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from crawler.extract import NotAnArticle, site
 from crawler.items import SOURCES
+from crawler.middlewares import robots_known
 from crawler.revisit import RevisitPolicy, conditional_headers
 
 logger = logging.getLogger(__name__)
@@ -317,6 +319,7 @@ class NewsSpider(scrapy.Spider):
             sitemaps = list(sitemap_urls_from_robots(response.body, base_url=response.url))
         else:  # 4xx: no robots.txt, everything is allowed
             self._robots[host] = None
+        self.crawler.signals.send_catch_log(robots_known, netloc=host, parser=self._robots[host])
         yield from self.robots_loaded(host, sitemaps)
         yield from self._release(host)
 
@@ -326,6 +329,7 @@ class NewsSpider(scrapy.Spider):
         # like Scrapy's RobotsTxtMiddleware; paths a site may not want crawled stay off (robots_explicitly_allow)
         self.logger.warning("robots.txt of %s unavailable (%s): allowing all", host, failure.getErrorMessage())
         self._robots[host] = None
+        self.crawler.signals.send_catch_log(robots_known, netloc=host, parser=None)
         yield from self.robots_loaded(host, [])
         yield from self._release(host)
 
