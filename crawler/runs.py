@@ -127,8 +127,8 @@ class RunRecorder:
         adopted = settings.get("NEWSARCHIVE_RUN_ID")
         if adopted not in (None, ""):
             self.run_id = int(adopted)
-            if self.archive.get_run(self.run_id) is None:
-                logger.warning("NEWSARCHIVE_RUN_ID %s names no run; recording a new one", adopted)
+            if not self.archive.adopt_run(self.run_id, pid=os.getpid()):
+                logger.warning("NEWSARCHIVE_RUN_ID %s names no running run; recording a new one", adopted)
                 self.run_id = None
         if self.run_id is None:
             args = dict(settings.getdict("NEWSARCHIVE_SPIDER_ARGS"))

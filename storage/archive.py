@@ -256,6 +256,13 @@ class Archive:
                                     pages_fetched=0).returning(RUNS.c.id)
             ).scalar_one()
 
+    def adopt_run(self, run_id: int, *, pid: int) -> bool:
+        """A crawl takes over a `running` run created for it (by the scheduler): the run then
+        names the crawl's process, which outlives a crashed scheduler. False if no such run."""
+        with self._write() as conn:
+            return conn.execute(update(RUNS).where(RUNS.c.id == run_id, RUNS.c.status == "running")
+                                .values(pid=pid)).rowcount == 1
+
     def finish_run(self, run_id: int, *, status: str, articles_new: int = 0,
                    articles_updated: int = 0, articles_unchanged: int = 0, items_dropped: int = 0,
                    requests: int = 0, pages_fetched: int = 0, error: str | None = None,

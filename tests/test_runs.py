@@ -161,6 +161,8 @@ def test_a_run_created_by_the_scheduler_is_adopted(db_url):
     crawler, _ = recorder_for(db_url, NEWSARCHIVE_RUN_ID=str(run_id))
     crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
     assert crawler.stats.get_value("newsarchive/run_id") == run_id
+    with Archive.open(db_url) as archive:  # the run now names the crawl, which outlives its scheduler
+        assert archive.get_run(run_id)["pid"] == os.getpid()
     close(crawler)
     with Archive.open(db_url) as archive:
         runs = archive.list_runs()

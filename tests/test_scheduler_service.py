@@ -345,3 +345,20 @@ def test_job_store_failure_at_start_is_one_line_not_a_service_without_jobs(servi
     # (the trigger's abort reaches APScheduler as a conflict, whose own message it then shows)
     assert last_line.startswith("newsarchive: error: cannot set up the jobs in the job store: ")
     assert "Traceback" not in service.log()
+
+
+def test_a_running_scheduled_crawl_is_recorded_with_its_own_pid(services, sqlite_url):
+    # the crawl process outlives a crashed service (its own session): its run must name it, so
+    # that a restarted service leaves the run to the crawl instead of failing it
+    service = services(sqlite_url, probe_job("cna-probe", "cna", "2s", seconds="60"))
+    with Archive.open(sqlite_url) as archive:
+        def adopted():
+            run = running_for(archive, "cna", 0)
+            return run if run and run["pid"] != service.process.pid else None
+
+        run = wait_until(adopted, timeout=30, service=service)
+        crawl = psutil.Process(run["pid"])
+        assert crawl.ppid() == service.process.pid and "scrapy" in crawl.cmdline()
+        assert "started scrapy crawl cna" in service.log() and f"(pid {run['pid']})" in service.log()
+        service.signal(signal.SIGTERM)
+        assert service.wait(30) == 0, service.log()
