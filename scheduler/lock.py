@@ -3,6 +3,10 @@
 PostgreSQL: a session advisory lock on a connection kept open for the service's life (the server
 drops it when the connection goes). SQLite: `fcntl.flock` on a file next to the database file
 (the kernel drops it when the process dies). Either way a SIGKILLed service leaves no stale lock.
+
+A PostgreSQL lock also goes when its connection does (a server restart, a terminated backend)
+while the service lives on: `check`, called periodically by the service, takes it again, or
+reports that another scheduler has it.
 """
 from __future__ import annotations
 
@@ -27,9 +31,16 @@ class LockError(RuntimeError):
 class ServiceLock:
     """Held from `acquire` until `release` (or the process's death)."""
 
-    def __init__(self, description: str, release) -> None:
+    def __init__(self, description: str, release, check=None) -> None:
         self.description = description
         self._release = release
+        self._check = check
+
+    def check(self) -> str | None:
+        """None while the lock is held; a warning to log when it had to be taken again or could
+        not be checked (the database is unreachable, so nobody can take it either). Raises
+        LockError when another scheduler has taken it."""
+        return self._check() if self._check is not None else None
 
     @classmethod
     def acquire(cls, database_url: str) -> ServiceLock:
@@ -97,13 +108,33 @@ class ServiceLock:
             connection.close()
             engine.dispose()
             raise LockError("another scheduler is already running on this archive (PostgreSQL advisory lock held)")
+        held = {"connection": connection}
+
+        def check() -> str | None:
+            try:
+                held["connection"].execute(text("SELECT 1"))
+                return None
+            except SQLAlchemyError:
+                held["connection"].close()  # the session, and the lock with it, is gone
+            try:
+                held["connection"] = engine.connect()
+                locked = held["connection"].execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}
+                ).scalar()
+            except SQLAlchemyError as exc:
+                reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+                return f"cannot check the scheduler lock, the archive database is unreachable: {reason[:200]}"
+            if not locked:
+                raise LockError("lost the scheduler lock: its database connection was dropped and "
+                                "another scheduler took the lock")
+            return "the scheduler lock's database connection was dropped; lock taken again"
 
         def release() -> None:
             try:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
-                connection.close()
+                held["connection"].execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
+                held["connection"].close()
             except SQLAlchemyError:
                 pass  # the connection is gone, and the lock with it
             engine.dispose()
 
-        return cls(f"PostgreSQL advisory lock {ADVISORY_KEY}", release)
+        return cls(f"PostgreSQL advisory lock {ADVISORY_KEY}", release, check)

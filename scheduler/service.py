@@ -42,6 +42,8 @@ KILL_GRACE = 5.0  # ...and after SIGTERM, before SIGKILL
 RUN_COUNTS = ("articles_new", "articles_updated", "articles_unchanged", "items_dropped",
               "requests", "pages_fetched")
 STALE_RUN_SCAN = 10_000  # recent runs checked on start for rows a crash left `running`
+LOCK_CHECK_INTERVAL = 10.0  # seconds between checks that the single-instance lock is still held
+LOCK_CHECK_VAR = "NEWSARCHIVE_LOCK_CHECK_INTERVAL"
 
 # The running service of this process: stored jobs refer to `run_scheduled_job` by name, not to it.
 _service: SchedulerService | None = None
@@ -98,9 +100,19 @@ def _run_locked(specs: list[JobSpec], database_url: str, lock: ServiceLock) -> i
         log.info("scheduler started: %d job(s), archive %s, %s",
                  len(specs), make_url(database_url).render_as_string(hide_password=True),
                  lock.description)
-        service.run()
+        stopped = threading.Event()
+        watcher = threading.Thread(target=_watch_lock, args=(lock, service, stopped), name="scheduler-lock",
+                                   daemon=True)
+        watcher.start()
+        try:
+            service.run()
+        finally:
+            stopped.set()
+            watcher.join()  # before the lock is released, which uses the same connection
         if service.startup_error:
             return _fail(service.startup_error)
+        if service.lock_error:
+            return _fail(service.lock_error)
     except ArchiveError as exc:
         return _fail(str(exc))
     except SQLAlchemyError as exc:  # the job store's own access to the archive database
@@ -110,6 +122,21 @@ def _run_locked(specs: list[JobSpec], database_url: str, lock: ServiceLock) -> i
         archive.close()
     log.info("scheduler stopped")
     return 0
+
+
+def _watch_lock(lock: ServiceLock, service: SchedulerService, stopped: threading.Event) -> None:
+    """Every LOCK_CHECK_INTERVAL: the service stops if another scheduler has taken its lock."""
+    interval = float(os.environ.get(LOCK_CHECK_VAR) or LOCK_CHECK_INTERVAL)
+    while not stopped.wait(interval):
+        try:
+            warning = lock.check()
+        except LockError as exc:
+            log.error("%s: stopping", exc)
+            service.lock_error = str(exc)
+            service.request_stop()
+            return
+        if warning:
+            log.warning("%s", warning)
 
 
 def fail_stale_runs(archive) -> int:
@@ -189,6 +216,7 @@ class SchedulerService:
         self._active_jobs = 0
         self._stopper: threading.Thread | None = None
         self.startup_error: str | None = None
+        self.lock_error: str | None = None  # set when another scheduler took the lock
         self.scheduler = BlockingScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=database_url, engine_options=_engine_options(database_url))},
             executors={"default": ThreadPoolExecutor(max_workers=max(1, len(specs)))},

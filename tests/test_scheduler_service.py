@@ -362,3 +362,34 @@ def test_a_running_scheduled_crawl_is_recorded_with_its_own_pid(services, sqlite
         assert "started scrapy crawl cna" in service.log() and f"(pid {run['pid']})" in service.log()
         service.signal(signal.SIGTERM)
         assert service.wait(30) == 0, service.log()
+
+
+def test_a_lost_postgresql_lock_is_taken_again_or_the_service_stops(services, pg_url, monkeypatch):
+    from sqlalchemy import create_engine, text
+
+    from scheduler.lock import ADVISORY_KEY
+
+    monkeypatch.setenv("NEWSARCHIVE_LOCK_CHECK_INTERVAL", "0.3")
+    service = services(pg_url, probe_job("cna-probe", "cna", "1h"))
+    service.wait_for_log("scheduler started")
+    engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    drop_lock_connection = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'newsarchive-scheduler-lock' AND datname = current_database()")
+    try:
+        with engine.connect() as conn:
+            # the lock's connection goes (as in a server restart): the service takes the lock again
+            assert conn.execute(drop_lock_connection).scalars().all() == [True]
+            service.wait_for_log("lock taken again", timeout=10)
+            assert service.process.poll() is None
+            assert conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar() is False
+
+            # it goes again and another scheduler gets the lock first: the service stops
+            conn.execute(drop_lock_connection)
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_KEY})
+            assert service.wait(30) == 1, service.log()
+        log = service.log()
+        assert "lost the scheduler lock" in log and "Traceback" not in log
+        assert log.strip().splitlines()[-1].startswith("newsarchive: error: lost the scheduler lock")
+    finally:
+        engine.dispose()
