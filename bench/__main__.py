@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bench.common import Figure, print_table
 from storage.errors import ArchiveError
 
@@ -159,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(flush=True)
                 if args.json and not write_report(args.json, argv, args.quick, info, timings, failed, figures):
                     return 1
-        except (RuntimeError, OSError, ArchiveError) as exc:  # one group failing keeps the others' figures
-            print(f"bench: {group} failed: {exc}", file=sys.stderr)
+        except (RuntimeError, OSError, ArchiveError, SQLAlchemyError) as exc:  # one group failing keeps the others' figures
+            reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+            print(f"bench: {group} failed: {reason[:300]}", file=sys.stderr)
             failed.append(group)
     print_table(figures)
     for group, timing in timings.items():
