@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import socket
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+import psutil
 from click.exceptions import NoArgsIsHelpError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -609,8 +611,23 @@ def runs(ctx: click.Context, limit: int, spider: str | None, as_json: bool) -> N
         [[r.get("id"), r["spider"], short_time(r.get("started_at"), timezone.utc),
           short_time(r.get("finished_at"), timezone.utc),
           r["status"], r.get("articles_new"), r.get("articles_updated"), r.get("articles_unchanged"),
-          r.get("items_dropped"), r.get("requests"), truncate(r.get("error") or "", 40)]
+          r.get("items_dropped"), r.get("requests"), truncate(r.get("error") or _orphan_note(r), 40)]
          for r in history]))
+
+
+def _orphan_note(run: dict) -> str:
+    """For a `running` run whose process on this host is gone (a crawl killed by SIGKILL, which
+    could not record its end; the scheduler fails such runs when it next starts)."""
+    if run["status"] != "running" or not run.get("pid") or run.get("host") != socket.gethostname():
+        return ""
+    try:
+        if psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE:
+            return ""
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.AccessDenied:
+        return ""
+    return f"process {run['pid']} is gone"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import enum
 import hashlib
 import json
 import re
+import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -248,9 +249,11 @@ class Archive:
     # --- crawl runs ----------------------------------------------------------------------------
 
     def start_run(self, spider: str, args: dict | None = None, *, pid: int | None = None) -> int:
+        """A new `running` run; `pid` is a process of this host (recorded with it)."""
         with self._write() as conn:
             return conn.execute(
-                insert(RUNS).values(spider=spider, args=args or {}, pid=pid, started_at=_now(),
+                insert(RUNS).values(spider=spider, args=args or {}, pid=pid,
+                                    host=socket.gethostname() if pid is not None else None, started_at=_now(),
                                     status="running", articles_new=0, articles_updated=0,
                                     articles_unchanged=0, items_dropped=0, requests=0,
                                     pages_fetched=0).returning(RUNS.c.id)
@@ -261,7 +264,7 @@ class Archive:
         names the crawl's process, which outlives a crashed scheduler. False if no such run."""
         with self._write() as conn:
             return conn.execute(update(RUNS).where(RUNS.c.id == run_id, RUNS.c.status == "running")
-                                .values(pid=pid)).rowcount == 1
+                                .values(pid=pid, host=socket.gethostname())).rowcount == 1
 
     def finish_run(self, run_id: int, *, status: str, articles_new: int = 0,
                    articles_updated: int = 0, articles_unchanged: int = 0, items_dropped: int = 0,

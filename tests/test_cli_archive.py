@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from sqlalchemy import text
 from click.testing import CliRunner
 
 from newsarchive.cli import cli
@@ -348,6 +350,25 @@ def test_runs_lists_crawl_history(db_url):
     table = run(db_url, "runs").stdout.splitlines()
     assert table[0].split()[:6] == ["ID", "SPIDER", "STARTED", "(UTC)", "FINISHED", "STATUS"]
     assert "failed" in table[2] and "robots.txt unreachable" in table[2]
+
+
+def test_runs_shows_a_running_run_whose_process_is_gone(db_url):
+    from storage.archive import Archive
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with Archive.open(db_url) as archive:
+        killed = archive.start_run("cna", pid=dead.pid)  # a crawl killed by SIGKILL
+        live = archive.start_run("ettoday", pid=os.getpid())
+        remote = archive.start_run("cna", pid=dead.pid)
+        with archive.engine.begin() as conn:  # recorded by a crawl on another machine
+            conn.execute(text("UPDATE crawl_runs SET host = 'elsewhere' WHERE id = :id"), {"id": remote})
+    rows = {int(line.split()[0]): line for line in run(db_url, "runs").stdout.splitlines()[2:]}
+    assert rows[killed].split()[4:] == ["running", "0", "0", "0", "0", "0", "process", str(dead.pid), "is", "gone"]
+    assert "gone" not in rows[live] and "gone" not in rows[remote]
+    records = {r["id"]: r for r in map(json.loads, run(db_url, "runs", "--json").stdout.splitlines())}
+    assert records[killed]["host"] == socket.gethostname() and records[killed]["pid"] == dead.pid
+    assert records[killed]["status"] == "running" and records[killed]["error"] is None
 
 
 def test_stats_counts_per_source_and_day_and_last_crawls(loaded):
