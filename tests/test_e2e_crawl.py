@@ -255,3 +255,22 @@ def test_bad_dates_are_one_line_errors(args, message, replica, sqlite_url):
     assert "Traceback" not in result.stderr
     assert f"error: {message}" in result.stderr
     assert replica.requests == []
+
+
+@pytest.mark.parametrize(
+    "host_map, message",
+    [
+        ('{"www.cna.com.tw":', "NEWSARCHIVE_HOST_MAP is not valid JSON"),
+        ('{"www.cna.com.tw": "127.0.0.1:8081"}', "NEWSARCHIVE_HOST_MAP: origin for 'www.cna.com.tw' must look like"),
+    ],
+)
+def test_a_malformed_host_map_stops_the_crawl_before_any_request(host_map, message, replica, sqlite_url):
+    # -s overrides the environment's map: the crawl must not go to the real sites, nor start at all
+    result = crawl("cna", sqlite_url, replica, NEWSARCHIVE_HOST_MAP=host_map)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith(f"scrapy crawl: error: {message}")
+    assert replica.requests == []
+    with Archive.open(sqlite_url) as archive:
+        assert archive.list_runs() == []

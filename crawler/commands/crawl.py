@@ -4,7 +4,8 @@
 * 1: the run failed (extraction health, discovery, interruption... see crawler/runs.py), or the
   crawl could not start (the archive cannot be opened: one line on stderr, no traceback);
 * 2: bad spider name or spider arguments (the spiders raise ValueError from __init__ with a
-  one-line message, e.g. a malformed `since`): that line on stderr, no traceback.
+  one-line message, e.g. a malformed `since`), or a malformed NEWSARCHIVE_HOST_MAP: that line on
+  stderr, no traceback, nothing requested.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import sys
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 
+from crawler.hostmap import validated_host_map
+from newsarchive.config import ConfigError
 from storage.errors import ArchiveError
 
 EXIT_FAILED = 1
@@ -26,6 +29,12 @@ class Command(ScrapyCrawlCommand):
             return
         assert self.crawler_process is not None and self.settings is not None
         self.settings.set("NEWSARCHIVE_SPIDER_ARGS", dict(opts.spargs), priority="cmdline")
+        try:  # the download handler would only fail every request with it, after a whole crawl
+            validated_host_map(self.settings.get("NEWSARCHIVE_HOST_MAP"))
+        except ConfigError as exc:
+            sys.stderr.write(f"scrapy crawl: error: {exc}\n")
+            self.exitcode = EXIT_USAGE
+            return
         try:
             crawler = self._create_crawler(args[0])
         except KeyError:
