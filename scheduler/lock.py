@@ -93,7 +93,8 @@ class ServiceLock:
             isolation_level="AUTOCOMMIT",
             pool_size=1,
             max_overflow=0,
-            connect_args={"application_name": "newsarchive-scheduler-lock"},
+            # connect_timeout bounds a check (and so a stop) while the server is unreachable
+            connect_args={"application_name": "newsarchive-scheduler-lock", "connect_timeout": 10},
         )
         try:
             connection = engine.connect()
