@@ -58,6 +58,7 @@ def run_service(config_path: str | None, database_url: str) -> int:
     _configure_logging()
     try:
         specs = load_schedule(config_path)
+        lock_check_interval = _lock_check_interval()
     except ScheduleError as exc:
         return _fail(str(exc), status=2)
     try:
@@ -69,7 +70,7 @@ def run_service(config_path: str | None, database_url: str) -> int:
     except LockError as exc:
         return _fail(str(exc))
     try:
-        return _run_locked(specs, database_url, lock)
+        return _run_locked(specs, database_url, lock, lock_check_interval)
     except KeyboardInterrupt:  # Ctrl-C while starting, before the service's own handlers
         return _fail("interrupted while starting", status=130)
     finally:
@@ -83,7 +84,7 @@ def run_scheduled_job(job_id: str) -> None:
     _service.run_job(job_id)
 
 
-def _run_locked(specs: list[JobSpec], database_url: str, lock: ServiceLock) -> int:
+def _run_locked(specs: list[JobSpec], database_url: str, lock: ServiceLock, lock_check_interval: float) -> int:
     global _service
     from storage.archive import Archive
 
@@ -101,8 +102,8 @@ def _run_locked(specs: list[JobSpec], database_url: str, lock: ServiceLock) -> i
                  len(specs), make_url(database_url).render_as_string(hide_password=True),
                  lock.description)
         stopped = threading.Event()
-        watcher = threading.Thread(target=_watch_lock, args=(lock, service, stopped), name="scheduler-lock",
-                                   daemon=True)
+        watcher = threading.Thread(target=_watch_lock, args=(lock, service, stopped, lock_check_interval),
+                                   name="scheduler-lock", daemon=True)
         watcher.start()
         try:
             service.run()
@@ -124,9 +125,20 @@ def _run_locked(specs: list[JobSpec], database_url: str, lock: ServiceLock) -> i
     return 0
 
 
-def _watch_lock(lock: ServiceLock, service: SchedulerService, stopped: threading.Event) -> None:
-    """Every LOCK_CHECK_INTERVAL: the service stops if another scheduler has taken its lock."""
-    interval = float(os.environ.get(LOCK_CHECK_VAR) or LOCK_CHECK_INTERVAL)
+def _lock_check_interval() -> float:
+    raw = os.environ.get(LOCK_CHECK_VAR)
+    try:
+        interval = float(raw) if raw else LOCK_CHECK_INTERVAL
+    except ValueError:
+        interval = 0.0
+    if not 0 < interval < float("inf"):
+        raise ScheduleError(f"{LOCK_CHECK_VAR} must be a positive number of seconds, not {raw!r}")
+    return interval
+
+
+def _watch_lock(lock: ServiceLock, service: SchedulerService, stopped: threading.Event,
+                interval: float) -> None:
+    """Every `interval` seconds: the service stops if another scheduler has taken its lock."""
     while not stopped.wait(interval):
         try:
             warning = lock.check()

@@ -302,6 +302,15 @@ def test_unusable_configuration_is_one_line_and_nonzero(services, sqlite_url, sc
     assert "Traceback" not in service.log()
 
 
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "inf"])
+def test_a_bad_lock_check_interval_is_one_line_and_nonzero(services, sqlite_url, monkeypatch, value):
+    monkeypatch.setenv("NEWSARCHIVE_LOCK_CHECK_INTERVAL", value)
+    service = services(sqlite_url, '[jobs.a]\nspider = "cna"\ninterval = "1m"\n')
+    assert service.wait(30) == 2
+    assert service.log() == (f"newsarchive: error: NEWSARCHIVE_LOCK_CHECK_INTERVAL must be a positive "
+                             f"number of seconds, not {value!r}\n")
+
+
 def test_scheduled_cna_crawl_archives_the_replica(services, archive, db_url, monkeypatch):
     """The real `cna` spider, launched by the service, crawls the local replica into the archive."""
     from storage.archive import ArticleFilter
