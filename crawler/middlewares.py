@@ -49,7 +49,8 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
         crawler.signals.connect(self.robots_known, signal=robots_known)
 
     def robots_known(self, netloc: str, parser) -> None:
-        # a download the middleware already started itself is left to finish
+        # Scrapy's own per-host cache (a private attribute: test_e2e_crawl asserts one download per
+        # host); a download the middleware already started itself is left to finish
         self._parsers.setdefault(netloc, parser)
 
 
