@@ -1,7 +1,7 @@
 """python -m bench [GROUP ...] [--quick] [--no-1m] [--json FILE]: figures beside same-run baselines.
 
-Groups: extraction, import, crawl, incremental, search (default: all, in that order; search last
-because a first 1M-article load takes long). Each group's figures are printed, and written to the
+Groups: extraction, import, crawl, incremental, web, capture, search (default: all, in that order;
+search last because a first 1M-article load takes long). Each group's figures are printed, and written to the
 --json file, as soon as it is done; the whole table is printed at the end.
 --quick uses small sizes (a smoke run, not figures to quote) and skips the 1M-article search;
 --no-1m only skips that. Large search corpora are cached between runs (bench/storage.py).
@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bench.common import Figure, print_table
 from storage.errors import ArchiveError
 
-GROUPS = ("extraction", "import", "crawl", "incremental", "search")
+GROUPS = ("extraction", "import", "crawl", "incremental", "web", "capture", "search")
 # (full, quick) sizes
 EXTRACTION_ROUNDS = (20, 3)
 IMPORT_ARTICLES = (20_000, 2_000)
@@ -32,6 +32,9 @@ SEARCH_ARTICLES = ((100_000, 1_000_000), (5_000,))  # SQLite
 PG_SEARCH_ARTICLES = (100_000, 5_000)
 CRAWL_ARTICLES = (10_500, 1_000)
 INCREMENTAL_ARTICLES = (200, 40)
+WEB_ARTICLES = (100_000, 5_000)  # both databases
+CAPTURE_CRAWL = ((2_000, 3), (500, 1))  # (articles, rounds of capture off + on)
+CAPTURE_WARC_RECORDS = (20_000, 3_000)  # import-warc, both databases
 
 
 def run_group(group: str, quick: bool, no_1m: bool = False) -> Iterator[list[Figure]]:
@@ -56,6 +59,17 @@ def run_group(group: str, quick: bool, no_1m: bool = False) -> Iterator[list[Fig
             if no_1m:
                 break
             yield storage.search_figures("sqlite", count)
+    elif group == "web":
+        from bench import web
+
+        for backend in ("sqlite", "postgresql"):
+            yield web.web_figures(backend, WEB_ARTICLES[size])
+    elif group == "capture":
+        from bench import capture
+
+        yield capture.crawl_figures(*CAPTURE_CRAWL[size])
+        for backend in ("sqlite", "postgresql"):
+            yield capture.import_warc_figures(backend, CAPTURE_WARC_RECORDS[size])
     elif group == "crawl":
         from bench import crawl
 

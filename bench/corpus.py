@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 import lxml.html
 
 from bench.common import PAGES
+from newsarchive.article import TAIPEI
 
-TAIPEI = timezone(timedelta(hours=8))
+
 CATEGORIES = ["政治", "國際", "兩岸", "產經", "證券", "科技", "生活", "社會", "地方", "文化", "運動", "娛樂"]
 PLACES = ["台北", "新北", "桃園", "台中", "台南", "高雄", "基隆", "新竹", "花蓮", "台東", "東京", "曼谷", "雪梨"]
 SURNAMES = "陳林黃張李王吳劉蔡楊許鄭謝郭洪曾邱廖賴周"

@@ -118,13 +118,14 @@ def _rss(process: psutil.Process) -> int:
     return total
 
 
-def run_crawl(host_map: dict, db_path: Path, log_path: Path) -> CrawlRun:
+def run_crawl(host_map: dict, db_path: Path, log_path: Path, settings: list[str] = ()) -> CrawlRun:
+    """One `scrapy crawl cna` into `db_path`; `settings` are more `-s NAME=VALUE` arguments."""
     env = {
         **os.environ,
         "NEWSARCHIVE_HOST_MAP": json.dumps(host_map),
         "NEWSARCHIVE_DATABASE_URL": f"sqlite:///{db_path}",
     }
-    command = [sys.executable, "-m", "scrapy", "crawl", "cna", *UNLEASHED]
+    command = [sys.executable, "-m", "scrapy", "crawl", "cna", *UNLEASHED, *settings]
     run = CrawlRun()
     start = time.perf_counter()
     with open(log_path, "w") as log:

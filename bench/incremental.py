@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.common import ROOT, Figure
 from bench.crawl import UNLEASHED
-from crawler.extract import site as extractor
+from newsarchive.article import site as site_rules
 from tests.replica import Replica
 
 
@@ -40,7 +40,7 @@ def classify(spider: str, replica: Replica) -> tuple[Counter, list[str]]:
     kinds: Counter = Counter()
     article_paths = []
     for request in replica.requests:
-        source_id = extractor(spider).article_id(f"https://{request.host}{request.path}")
+        source_id = site_rules(spider).article_id(f"https://{request.host}{request.path}")
         if source_id in records:
             kinds["article"] += 1
             article_paths.append(request.path)

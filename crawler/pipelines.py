@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import DropItem
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.task import LoopingCall
 
-from crawler.cleaning import clean_article
-from crawler.extract import site
-from crawler.items import Article
-from crawler.validation import empty_required_fields, validate_article
-from storage.archive import Archive, FetchMeta
+from crawler.archive import CrawlArchive, crawl_archive
+from newsarchive.article import Article, clean_article, site, validate_article
+from newsarchive.article.validation import empty_required_fields
+from storage.archive import FetchMeta
 from storage.errors import MalformedArticle
 
 logger = logging.getLogger(__name__)
@@ -78,14 +78,14 @@ class NewsPipeline:
 
 
 class CleaningPipeline(NewsPipeline):
-    """Normalizes text, rebuilds body_html, makes image URLs absolute (crawler.cleaning)."""
+    """Normalizes text, rebuilds body_html, makes image URLs absolute (newsarchive.article.cleaning)."""
 
     def process(self, item: Any) -> Any:
         return with_data(item, clean_article(article_data(item)))
 
 
 class ValidationPipeline(NewsPipeline):
-    """Drops articles missing a required field or carrying an impossible time (crawler.validation)."""
+    """Drops articles missing a required field or carrying an impossible time (newsarchive.article.validation)."""
 
     def process(self, item: Any) -> Any:
         data = article_data(item)
@@ -97,16 +97,12 @@ class ValidationPipeline(NewsPipeline):
         return item
 
 
-def without_query(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(("https", parts.netloc.lower(), parts.path, "", ""))
-
-
 class DedupePipeline(NewsPipeline):
     """One article is one (source, source_id), whatever URL it was reached by.
 
-    The URL is canonicalized by the site module; its id must be the item's source_id. A second
-    copy within the run is dropped as `duplicate`; across runs the archive tells new/unchanged/updated.
+    The URL is the site's canonical form (validation already checked that it is an article URL of
+    its source naming its id). A second copy within the run is dropped as `duplicate`; across runs
+    the archive tells new/unchanged/updated.
     """
 
     def __init__(self, crawler):
@@ -116,17 +112,11 @@ class DedupePipeline(NewsPipeline):
     def process(self, item: Any) -> Any:
         data = article_data(item)
         source, source_id, url = data["source"], data["source_id"], data["url"]
-        module = site(source)
-        url_id = module.article_id(url)
-        if url_id is None:
-            raise self.drop(item, "bad_url", f"not a {source} article URL")
-        if url_id != source_id:
-            raise self.drop(item, "id_mismatch", f"source_id {source_id} but the URL says {url_id}")
         key = (source, source_id)
         if key in self.seen:
             raise self.drop(item, "duplicate", f"{source} {source_id} already seen in this run")
         self.seen.add(key)
-        canonical = module.canonical_url(url) or without_query(url)
+        canonical = site(source).canonical_url(url)
         if canonical == url:
             return item
         data["url"] = canonical
@@ -145,9 +135,12 @@ class ArchiveStorePipeline(NewsPipeline):
 
     It also listens to `response_received`: article responses (meta `article_key`) give the
     FetchMeta stored with their item, and a 304 becomes `archive.touch(...)`, counted unchanged.
+
+    Every write goes through the crawl's shared archive (crawler.archive.CrawlArchive): in a
+    thread, awaited, one at a time. close_spider returns once every write asked for is done.
     """
 
-    def __init__(self, crawler, archive, *, batch_size: int, batch_seconds: float, clock=None):
+    def __init__(self, crawler, archive: CrawlArchive, *, batch_size: int, batch_seconds: float, clock=None):
         super().__init__(crawler)
         self.archive = archive
         self.batch_size = max(1, batch_size)
@@ -156,14 +149,14 @@ class ArchiveStorePipeline(NewsPipeline):
         self.pending: list[tuple[dict[str, Any], Any]] = []
         self.fetched: dict[tuple[str, str], Any] = {}  # article_key -> FetchMeta of its response
         self.flusher = None
+        self.writing: set[Deferred] = set()  # timed flushes and 304 touches under way
 
     @classmethod
     def from_crawler(cls, crawler):
         settings = crawler.settings
-        archive = Archive.open(settings.get("NEWSARCHIVE_DATABASE_URL"))
         pipeline = cls(
             crawler,
-            archive,
+            crawl_archive(crawler),
             batch_size=settings.getint("NEWSARCHIVE_STORE_BATCH_SIZE", 200),
             batch_seconds=settings.getfloat("NEWSARCHIVE_STORE_BATCH_SECONDS", 5.0),
         )
@@ -172,18 +165,33 @@ class ArchiveStorePipeline(NewsPipeline):
 
     def open_spider(self, spider=None) -> None:
         if self.batch_seconds > 0:
-            self.flusher = LoopingCall(self.flush)
+            # the LoopingCall waits for each flush before counting the next interval
+            self.flusher = LoopingCall(lambda: self.in_background(self.flush()))
             if self.clock is not None:
                 self.flusher.clock = self.clock
             self.flusher.start(self.batch_seconds, now=False)
 
-    def close_spider(self, spider=None) -> None:
+    async def close_spider(self, spider=None) -> None:
         if self.flusher is not None and self.flusher.running:
             self.flusher.stop()
-        try:
-            self.flush()
-        finally:
-            self.archive.close()
+        await self.settled()
+        await self.flush()
+
+    def in_background(self, work) -> Deferred:
+        """Run a write coroutine without awaiting it here; close_spider waits for it."""
+        done = deferred_from_coro(work)
+        self.writing.add(done)
+        done.addBoth(self._written, done)
+        return done
+
+    def _written(self, result, done: Deferred):
+        self.writing.discard(done)
+        return result
+
+    async def settled(self) -> None:
+        """Return once the background writes under way (and any they lead to) are done."""
+        while self.writing:
+            await maybe_deferred_to_future(DeferredList(list(self.writing)))
 
     def response_received(self, response, request, **kwargs) -> None:
         key = request.meta.get("article_key")
@@ -194,16 +202,17 @@ class ArchiveStorePipeline(NewsPipeline):
             last_modified=_header(response.headers, "Last-Modified")
             or _header(request.headers, "If-Modified-Since"),
             source_lastmod=request.meta.get("source_lastmod"),
+            capture=request.meta.get("capture"),  # set by crawler.capture.CaptureExtension
         )
         if response.status == 304:
-            self.touch(tuple(key), fetch)
+            self.in_background(self.touch(tuple(key), fetch))
         else:
             self.fetched[tuple(key)] = fetch
 
-    def touch(self, key: tuple[str, str], fetch) -> None:
+    async def touch(self, key: tuple[str, str], fetch) -> None:
         source, source_id = key
         try:
-            known = self.archive.touch(source, source_id, fetch=fetch)
+            known = await self.archive.touch(source, source_id, fetch=fetch)
         except Exception as exc:
             self.store_failed(1, f"{type(exc).__name__}: {exc}")
             return
@@ -213,29 +222,33 @@ class ArchiveStorePipeline(NewsPipeline):
         else:
             logger.warning("304 for %s %s, which is not in the archive", source, source_id)
 
+    async def process_item(self, item: Any, spider=None) -> Any:
+        item = super().process_item(item)
+        if len(self.pending) >= self.batch_size:
+            await self.flush()  # the item is done once its batch is stored: backpressure
+        return item
+
     def process(self, item: Any) -> Any:
         data = article_data(item)
         fetch = self.fetched.pop((data.get("source"), data.get("source_id")), None)
         self.pending.append((data, fetch))
-        if len(self.pending) >= self.batch_size:
-            self.flush()
         return item
 
-    def flush(self) -> None:
+    async def flush(self) -> None:
         """Store the pending batch; on failure retry its articles one by one, so one rejected
         article costs only itself and a failing database is reported, never raised."""
         batch, self.pending = self.pending, []
         if not batch:
             return
         try:
-            self.count(self.archive.store_many([d for d, _ in batch], fetch=[f for _, f in batch]))
+            self.count(await self.archive.store_many([d for d, _ in batch], fetch=[f for _, f in batch]))
             return
         except Exception as exc:
             logger.warning("storing a batch of %d articles failed (%s); storing them one by one",
                            len(batch), exc)
         for position, (data, fetch) in enumerate(batch):
             try:
-                self.count(self.archive.store_many([data], fetch=[fetch]))
+                self.count(await self.archive.store_many([data], fetch=[fetch]))
             except MalformedArticle as exc:
                 self.stats.inc_value("newsarchive/dropped/rejected")
                 logger.warning("dropped article (rejected): %s: %s", data.get("url"), exc)

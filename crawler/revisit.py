@@ -5,44 +5,21 @@ lastmod is newer than anything the archive knows about the article); or while it
 within NEWSARCHIVE_REVISIT_WINDOW) and was last seen longer ago than NEWSARCHIVE_REVISIT_INTERVAL.
 Everything else is left alone, so nothing unchanged is downloaded twice across runs.
 
-Archive state is read in batches with `Archive.crawl_states` (one query per discovery page).
+Archive state is read in batches with `Archive.crawl_states` (one query per discovery page), in a
+thread of the crawl's shared archive (crawler.archive): `plan` is awaited.
 """
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from scrapy import signals
+from crawler.archive import crawl_archive
+from newsarchive.article.times import parse_duration
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class RevisitSettingError(ValueError):
-    """A revisit setting cannot be understood; str() is a one-line explanation."""
-
-
-def parse_duration(value: str | int | float, name: str = "duration") -> timedelta:
-    """`48h`, `90m`, `2d`, `30s` or a plain number of seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise RevisitSettingError(
-                f"{name} must be a number with an optional unit s, m, h or d (e.g. 48h), got {value!r}"
-            )
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds < 0:
-        raise RevisitSettingError(f"{name} must not be negative, got {value!r}")
-    return timedelta(seconds=seconds)
-
 
 @dataclass(frozen=True)
 class Visit:
@@ -63,36 +40,31 @@ class RevisitPolicy:
         *,
         window: timedelta,
         interval: timedelta,
-        archive_factory: Callable[[], Any],
+        crawl_states: Callable[[str, list[str]], Awaitable[Mapping[str, Any]]],
         clock: Callable[[], datetime] = _utcnow,
     ):
         self.window = window
         self.interval = interval
-        self._archive_factory = archive_factory
-        self._archive = None
+        self._crawl_states = crawl_states  # (source, ids) -> their CrawlStates, awaited off the reactor
         self._clock = clock
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RevisitPolicy:
         settings = crawler.settings
-        database_url = settings.get("NEWSARCHIVE_DATABASE_URL")
 
-        def open_archive():
-            from storage.archive import Archive
+        async def crawl_states(source: str, source_ids: list[str]) -> Mapping[str, Any]:
+            # resolved at use: the spider (and this policy) is built before the extensions
+            return await crawl_archive(crawler).crawl_states(source, source_ids)
 
-            return Archive.open(database_url)
-
-        policy = cls(
+        return cls(
             window=parse_duration(
                 settings.get("NEWSARCHIVE_REVISIT_WINDOW", "48h"), "NEWSARCHIVE_REVISIT_WINDOW"
             ),
             interval=parse_duration(
                 settings.get("NEWSARCHIVE_REVISIT_INTERVAL", "1h"), "NEWSARCHIVE_REVISIT_INTERVAL"
             ),
-            archive_factory=open_archive,
+            crawl_states=crawl_states,
         )
-        crawler.signals.connect(policy.close, signal=signals.spider_closed)
-        return policy
 
     def decide(self, state: Any, source_lastmod: datetime | None, now: datetime | None = None) -> Visit:
         """Pure decision for one article from its archive state (None: not archived)."""
@@ -107,27 +79,16 @@ class RevisitPolicy:
             return Visit(True, "recent", state)
         return Visit(False, "archived", state)
 
-    def plan(self, source: str, candidates: Mapping[str, datetime | None]) -> dict[str, Visit]:
+    async def plan(self, source: str, candidates: Mapping[str, datetime | None]) -> dict[str, Visit]:
         """Decisions for a batch of article ids (id -> source lastmod or None), one archive query."""
         if not candidates:
             return {}
-        states = self.archive.crawl_states(source, list(candidates))
+        states = await self._crawl_states(source, list(candidates))
         now = self._clock()
         return {
             source_id: self.decide(states.get(source_id), lastmod, now)
             for source_id, lastmod in candidates.items()
         }
-
-    @property
-    def archive(self):
-        if self._archive is None:
-            self._archive = self._archive_factory()
-        return self._archive
-
-    def close(self) -> None:
-        if self._archive is not None:
-            self._archive.close()
-            self._archive = None
 
 
 def conditional_headers(state: Any) -> dict[str, str]:

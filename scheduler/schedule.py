@@ -14,17 +14,21 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from newsarchive.article.times import DurationError, parse_duration
+
 SPIDERS = ("cna", "ettoday")
 DEFAULT_TIMEZONE = "Asia/Taipei"
 DEFAULT_TIMEOUT = dt.timedelta(minutes=30)
 DEFAULT_SCHEDULE = "default_schedule.toml"
 
 JOB_KEYS = ("spider", "interval", "cron", "timezone", "args", "settings", "timeout")
+# The spiders' arguments (crawler.spiders.base.SPIDER_ARGUMENTS; a test keeps the two equal: the
+# service never imports Scrapy), so a typo stops the service at start, not every run.
+SPIDER_ARGUMENTS = ("since", "until", "urls")
+_DAY_ARGUMENTS = ("since", "until")
 # The service sets these itself for every crawl.
 RESERVED_SETTINGS = ("NEWSARCHIVE_RUN_ID", "NEWSARCHIVE_DATABASE_URL")
 
-_DURATION = re.compile(r"(\d+)\s*([smhd])")
-_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SETTING_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -89,7 +93,7 @@ def load_schedule(path: str | Path | None = None) -> list[JobSpec]:
         raise ScheduleError(f"{path}: schedule file is not UTF-8 text") from None
     except OSError as exc:
         raise ScheduleError(f"{path}: cannot read schedule file: {exc.strerror}") from None
-    return parse_schedule(text, source=str(path))
+    return check_spider_arguments(parse_schedule(text, source=str(path)), str(path))
 
 
 def parse_schedule(text: str, *, source: str = "schedule") -> list[JobSpec]:
@@ -104,14 +108,6 @@ def parse_schedule(text: str, *, source: str = "schedule") -> list[JobSpec]:
     if not isinstance(jobs, dict) or not jobs:
         raise ScheduleError(f"{source}: no jobs (add at least one [jobs.<id>] table)")
     return [_parse_job(job_id, table, f"{source}: jobs.{job_id}") for job_id, table in jobs.items()]
-
-
-def parse_duration(value: str) -> dt.timedelta:
-    """'30s', '10m', '2h', '1d' -> timedelta; ValueError otherwise."""
-    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
-    if not match or int(match.group(1)) == 0:
-        raise ValueError(f"{value!r} is not a duration like '30s', '10m', '2h' or '1d'")
-    return dt.timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def format_duration(value: dt.timedelta) -> str:
@@ -156,6 +152,7 @@ def _parse_job(job_id: str, table, where: str) -> JobSpec:
             raise ScheduleError(f"{where}: bad cron {cron!r}: {_one_line(str(exc))}") from None
 
     timeout = _duration(table["timeout"], f"{where}: timeout") if "timeout" in table else DEFAULT_TIMEOUT
+    settings = _settings(table.get("settings", {}), f"{where}: settings")
     return JobSpec(
         id=job_id,
         spider=spider,
@@ -163,16 +160,16 @@ def _parse_job(job_id: str, table, where: str) -> JobSpec:
         cron=cron,
         timezone=timezone,
         args=_options(table.get("args", {}), f"{where}: args", _ARG_NAME),
-        settings=_settings(table.get("settings", {}), f"{where}: settings"),
+        settings=settings,
         timeout=timeout,
     )
 
 
 def _duration(value, where: str) -> dt.timedelta:
     try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ScheduleError(f"{where}: {exc}") from None
+        return parse_duration(value, where.rsplit(": ", 1)[-1], positive=True, unit_required=True)
+    except DurationError as exc:
+        raise ScheduleError(f"{where.rsplit(': ', 1)[0]}: {exc}") from None
 
 
 def _options(table, where: str, name_pattern: re.Pattern) -> dict[str, str]:
@@ -188,6 +185,31 @@ def _options(table, where: str, name_pattern: re.Pattern) -> dict[str, str]:
             raise ScheduleError(f"{where}: {name} must be a string, number, boolean or date")
         options[name] = text
     return options
+
+
+def check_spider_arguments(specs: list[JobSpec], source: str) -> list[JobSpec]:
+    """The jobs, once their `args` are known to suit the project's spiders (a job loading
+    spiders of its own through a SPIDER_MODULES setting is left to them)."""
+    for spec in specs:
+        if "SPIDER_MODULES" in spec.settings:
+            continue
+        where = f"{source}: jobs.{spec.id}: args"
+        for name, value in spec.args.items():
+            if name not in SPIDER_ARGUMENTS:
+                raise ScheduleError(f"{where}: unknown spider argument {name!r} "
+                                    f"(expected one of: {', '.join(SPIDER_ARGUMENTS)})")
+            if name in _DAY_ARGUMENTS and not _is_day(value):
+                raise ScheduleError(f"{where}: {name} must be a day like 2023-08-01, not {value!r}")
+        if "urls" in spec.args and spec.args.keys() & set(_DAY_ARGUMENTS):
+            raise ScheduleError(f"{where}: urls cannot be combined with since/until")
+    return specs
+
+
+def _is_day(value: str) -> bool:
+    try:
+        return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)) and bool(dt.date.fromisoformat(value))
+    except ValueError:
+        return False
 
 
 def _settings(table, where: str) -> dict[str, str]:

@@ -18,7 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import psutil
 from apscheduler.events import EVENT_SCHEDULER_START
@@ -29,6 +31,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from newsarchive.config import log_dir
 from scheduler.lock import LockError, ServiceLock
 from scheduler.schedule import JobSpec, ScheduleError, format_duration, load_schedule
 from storage.errors import ArchiveError
@@ -44,6 +47,7 @@ RUN_COUNTS = ("articles_new", "articles_updated", "articles_unchanged", "items_d
 STALE_RUN_SCAN = 10_000  # recent runs checked on start for rows a crash left `running`
 LOCK_CHECK_INTERVAL = 10.0  # seconds between checks that the single-instance lock is still held
 LOCK_CHECK_VAR = "NEWSARCHIVE_LOCK_CHECK_INTERVAL"
+LOG_FILES_KEPT = 100  # crawl logs kept per spider (logs/<spider>-<run id>.log), the oldest pruned
 
 # The running service of this process: stored jobs refer to `run_scheduled_job` by name, not to it.
 _service: SchedulerService | None = None
@@ -157,11 +161,11 @@ def fail_stale_runs(archive) -> int:
     We hold the single-instance lock, so no other scheduler owns them; a run whose recorded
     process is still a live crawl (e.g. a manual `scrapy crawl`) is left alone.
     """
-    running = [run for run in archive.list_runs(limit=STALE_RUN_SCAN) if run["status"] == "running"]
+    running = [run for run in archive.runs.recent(limit=STALE_RUN_SCAN) if run["status"] == "running"]
     alive = [run["id"] for run in running if _is_live_crawl(run.get("pid"))]
     if len(alive) == len(running):
         return 0
-    return archive.fail_running_runs("interrupted: scheduler restarted", exclude=alive)
+    return archive.runs.fail_running("interrupted: scheduler restarted", exclude=alive)
 
 
 def _is_live_crawl(pid: int | None) -> bool:
@@ -173,6 +177,15 @@ def _is_live_crawl(pid: int | None) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE and "scrapy" in " ".join(process.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
+
+
+def launch_crawl(argv: list[str], env: dict[str, str], log_file: str) -> subprocess.Popen:
+    """Start one crawl process in its own session (a terminal's Ctrl-C reaches only the service),
+    its output appended to its own log file: whatever the crawl prints, even while it is being
+    stopped by signals, stays out of the service's log."""
+    with open(log_file, "ab") as output:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 class Crawl:
@@ -212,9 +225,14 @@ def stop_crawls(crawls: list[Crawl], reason: str, *, grace: float = STOP_GRACE,
 
 
 class SchedulerService:
-    def __init__(self, specs: list[JobSpec], database_url: str, archive) -> None:
+    def __init__(self, specs: list[JobSpec], database_url: str, archive, *,
+                 launch: Callable[[list[str], dict[str, str]], subprocess.Popen] | None = None) -> None:
         self.specs = {spec.id: spec for spec in specs}
         self.archive = archive
+        self.launch = launch or launch_crawl  # tests pass a fake crawl process
+        self.log_dir = log_dir(database_url)
+        self._log_files: dict[int, str] = {}  # run id -> its crawl's log file
+        self._health: dict[str, str] = {}  # source -> its health status after the last run
         self.crawl_env = {
             **os.environ,
             "SCRAPY_SETTINGS_MODULE": CRAWL_SETTINGS_MODULE,
@@ -238,15 +256,19 @@ class SchedulerService:
 
     # --- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
-        """Blocks until a stop is requested, then waits for every crawl to be recorded."""
+        """Blocks until SIGTERM/SIGINT or another stop request, then waits for every crawl to be recorded."""
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
-        if not self._stopping:
-            self.scheduler.start()
-        self._wait_for_jobs()
+        self.serve()
         # Stopped: a late second signal must not turn the clean exit into a death by signal.
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_IGN)
+
+    def serve(self) -> None:
+        """`run` without the signal handlers (which only the main thread may set): stops on `request_stop`."""
+        if not self._stopping:
+            self.scheduler.start()
+        self._wait_for_jobs()
 
     def request_stop(self) -> None:
         with self._state:
@@ -322,9 +344,11 @@ class SchedulerService:
                     log.info("job %s: missed its run at %s while the service was down; running it now",
                              spec.id, job.next_run_time.isoformat(timespec="seconds"))
             else:
-                self.scheduler.add_job(trigger=spec.trigger(), id=spec.id, replace_existing=True, **options)
+                job = self.scheduler.add_job(trigger=spec.trigger(), id=spec.id, replace_existing=True, **options)
             log.info("job %s: %s %s, timeout %s", spec.id, spec.spider, spec.when,
                      format_duration(spec.timeout))
+            log.info("job %s: next run %s", spec.id, _local_time(job.next_run_time, spec.timezone))
+        self._warn_if_unhealthy(None)
 
     # --- one run ---------------------------------------------------------------------------
     def run_job(self, job_id: str) -> None:
@@ -345,19 +369,19 @@ class SchedulerService:
     def _run_crawl(self, spec: JobSpec) -> None:
         try:
             with self._archive_lock:
-                run_id = self.archive.start_run(spec.spider, spec.args, pid=os.getpid())
+                run_id = self.archive.runs.start(spec.spider, spec.args, pid=os.getpid())
         except (ArchiveError, SQLAlchemyError) as exc:
             log.error("job %s: run not started, the archive is unavailable: %s", spec.id, _one_line(exc))
             return
         started = time.monotonic()
-        argv = spec.command(sys.executable, run_id)
+        log_file = self._crawl_log(spec.spider, run_id)
+        argv = spec.command(sys.executable, run_id) + ["-s", f"LOG_FILE={log_file}"]
         with self._state:
             self._open_runs.add(run_id)
             crawl = None
             if not self._stopping:
                 try:
-                    process = subprocess.Popen(argv, env=self.crawl_env, stdin=subprocess.DEVNULL,
-                                               start_new_session=True)  # a terminal's Ctrl-C reaches only the service
+                    process = self.launch(argv, self.crawl_env, log_file)
                 except OSError as exc:
                     launch_error = f"cannot start the crawl: {exc.strerror or exc}"
                 else:
@@ -379,10 +403,12 @@ class SchedulerService:
                 stop_crawls([crawl], f"timeout: still running after {format_duration(spec.timeout)}")
             self._record_exit(run_id, crawl)
             self._log_finished(spec, run_id, started)
+            self._warn_if_unhealthy(spec.spider)
         finally:
             with self._state:
                 self._crawls.pop(run_id, None)
                 self._open_runs.discard(run_id)
+                self._log_files.pop(run_id, None)
 
     def _record_exit(self, run_id: int, crawl: Crawl) -> None:
         """The crawl finishes its own run; make it `failed` when it could not or was stopped.
@@ -391,7 +417,7 @@ class SchedulerService:
         """
         returncode = crawl.process.wait()
         with self._archive_lock:
-            run = self.archive.get_run(run_id)
+            run = self.archive.runs.get(run_id)
         if run is None:
             log.error("run %d: its row disappeared from the archive", run_id)
             return
@@ -405,13 +431,44 @@ class SchedulerService:
 
     def _finish_failed(self, run_id: int, error: str, run: dict | None = None) -> None:
         counts = {name: (run or {}).get(name) or 0 for name in RUN_COUNTS}
+        stats = (run or {}).get("stats")
+        if run_id in self._log_files:  # a crawl that died never recorded where its log is
+            stats = {**(stats or {}), "log_file": self._log_files[run_id]}
         with self._archive_lock:
-            self.archive.finish_run(run_id, status="failed", error=error,
-                                    stats=(run or {}).get("stats"), **counts)
+            self.archive.runs.finish(run_id, status="failed", error=error, stats=stats, **counts)
+
+    def _crawl_log(self, spider: str, run_id: int) -> str:
+        """The crawl's own log file (Scrapy's whole log); the spider's oldest beyond LOG_FILES_KEPT go."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        kept = sorted(self.log_dir.glob(f"{spider}-*.log"), key=lambda path: path.stat().st_mtime)
+        for old in kept[:max(0, len(kept) - LOG_FILES_KEPT + 1)]:
+            old.unlink(missing_ok=True)
+        path = str(self.log_dir / f"{spider}-{run_id}.log")
+        self._log_files[run_id] = path
+        return path
+
+    def _warn_if_unhealthy(self, source: str | None) -> None:
+        """A warning when a source's health (storage/health.py) gets worse than it was; `None`:
+        every source, at start."""
+        from storage.health import STATUSES, gather
+
+        try:
+            with self._archive_lock:
+                report = gather(self.archive)
+        except (ArchiveError, SQLAlchemyError) as exc:  # e.g. a malformed NEWSARCHIVE_HEALTH_* variable
+            log.warning("source health not checked: %s", _one_line(exc))
+            return
+        for item in report:
+            if source is not None and item.source != source:
+                continue
+            before = self._health.get(item.source, "ok")
+            self._health[item.source] = item.status
+            if STATUSES.index(item.status) > STATUSES.index(before):
+                log.warning("source %s is %s: %s", item.source, item.status, "; ".join(item.problems))
 
     def _log_finished(self, spec: JobSpec, run_id: int, started: float) -> None:
         with self._archive_lock:
-            run = self.archive.get_run(run_id) or {"status": "unknown"}
+            run = self.archive.runs.get(run_id) or {"status": "unknown"}
         seconds = time.monotonic() - started
         counts = (f"{run.get('articles_new') or 0} new, {run.get('articles_updated') or 0} updated, "
                   f"{run.get('articles_unchanged') or 0} unchanged, {run.get('items_dropped') or 0} dropped, "
@@ -421,6 +478,13 @@ class SchedulerService:
         else:
             log.error("run %d [%s]: %s in %.1fs: %s (%s)", run_id, spec.id, str(run["status"]).upper(),
                       seconds, run.get("error") or "no error recorded", counts)
+
+
+def _local_time(moment: datetime | None, zone: str) -> str:
+    """A job's next run time in the job's time zone (the sites' own by default)."""
+    if moment is None:
+        return "none (paused)"
+    return moment.astimezone(ZoneInfo(zone)).isoformat(sep=" ", timespec="seconds")
 
 
 def _exit_reason(returncode: int) -> str:

@@ -7,54 +7,55 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import re
-import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, text, tuple_, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, SOURCES
-from storage import search
-from storage.db import create_archive_engine, describe_connect_error, display_url, upgrade_engine, write_connection
+from newsarchive.article import ARTICLE_FIELDS, CONTENT_FIELDS, DEFAULTS, SOURCES, content_hash, identify
+from newsarchive.article import validate_article
+from newsarchive.article.times import parse_time
+from storage import search, snippets
+from storage.db import Repository, create_archive_engine, database_errors, open_schema
 from storage.errors import ArchiveError, MalformedArticle
-from storage.models import RUN_STATUSES, Article, ArticleVersion, CrawlRun
+from storage.models import (
+    ORIGINS, RUN_STATUSES, ArticleRow, ArticleVersionRow, CrawlRunRow, FlaggedCaptureRow,
+)
+from storage.regressions import regression
+from storage.runs import CrawlRunLog
 from storage.search import ArticleFilter, search_document
 
 __all__ = ["Archive", "ArticleFilter", "CrawlState", "FetchMeta", "StoreOutcome"]
 
-ARTICLES = Article.__table__
-VERSIONS = ArticleVersion.__table__
-RUNS = CrawlRun.__table__
+ARTICLES = ArticleRow.__table__
+VERSIONS = ArticleVersionRow.__table__
+RUNS = CrawlRunRow.__table__
+FLAGGED = FlaggedCaptureRow.__table__
 
-HASHED_FIELDS = ("title", "body", "tags", "authors", "category", "images", "updated_at")
-CONTENT_FIELDS = tuple(f for f in ARTICLE_FIELDS if f not in ("source", "source_id"))
-TEXT_FIELDS = ("url", "title", "published_at", "updated_at", "category", "location",
-               "description", "body", "body_html", "language")
-LIST_FIELDS = ("tags", "authors", "editors")
 KEY_CHUNK = 500  # ids per bulk select, well under SQLite's parameter limit
 ITER_CHUNK = 500
-MAX_LENGTH = {"source_id": 32, "published_at": 40, "updated_at": 40, "language": 16}
 
 
 class StoreOutcome(str, enum.Enum):
     NEW = "new"
     UNCHANGED = "unchanged"
     UPDATED = "updated"
+    FLAGGED = "flagged"  # a regression of the archived text (storage.regressions): not stored
 
 
 @dataclass(frozen=True)
 class FetchMeta:
-    """HTTP validators of the response an article came from, and the discovery's lastmod."""
+    """HTTP validators of the response an article came from, the discovery's lastmod, and the
+    raw capture of the page (a WARC record, "FILE#OFFSET": storage.captures)."""
 
     etag: str | None = None
     last_modified: str | None = None
     source_lastmod: datetime | None = None
+    capture: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,21 +66,6 @@ class CrawlState:
     source_lastmod: datetime | None
     etag: str | None
     last_modified: str | None
-
-
-def content_hash(article: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of the fields whose change makes a new version."""
-    canonical = json.dumps({f: article.get(f) for f in HASHED_FIELDS}, ensure_ascii=False,
-                           sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def parse_time(value: str) -> datetime:
-    """An ISO 8601 time with offset as an aware datetime (ValueError otherwise)."""
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError("no UTC offset")
-    return parsed
 
 
 def _now() -> datetime:
@@ -100,75 +86,51 @@ def _iso(value: datetime | None) -> str | None:
 
 # --- validation --------------------------------------------------------------------------------
 
-def prepare_article(index: int, article: Any) -> dict[str, Any]:
-    """Validated column values of one normalized article (raises MalformedArticle)."""
-    if not isinstance(article, Mapping):
-        if hasattr(article, "to_dict"):
-            article = article.to_dict()
-        else:
-            raise MalformedArticle("not a JSON object", index=index)
-    key = ""
-    if isinstance(article.get("source"), str) and isinstance(article.get("source_id"), str):
-        key = f"{article['source']}:{article['source_id']}: "
-
-    def bad(field: str, problem: str) -> MalformedArticle:
-        return MalformedArticle(f"{key}{problem}", index=index, field=field)
-
-    for field in REQUIRED_FIELDS:
-        if article.get(field) is None:
-            raise bad(field, f"missing required field {field!r}")
-    row: dict[str, Any] = {"source": article["source"], "source_id": article["source_id"]}
-    for field in ("source", "source_id", *TEXT_FIELDS):
-        value = article.get(field)
-        if value is not None and not isinstance(value, str):
-            raise bad(field, f"field {field!r} must be a string, not {type(value).__name__}")
-        if field in REQUIRED_FIELDS and field != "body" and not value.strip():
-            raise bad(field, f"required field {field!r} is empty")
-        if value is not None and len(value) > MAX_LENGTH.get(field, len(value)):
-            raise bad(field, f"field {field!r} is longer than {MAX_LENGTH[field]} characters")
-        row[field] = value
-    if row["source"] not in SOURCES:
-        raise bad("source", f"unknown source {row['source']!r} (expected one of: {', '.join(SOURCES)})")
-    for field in ("published_at", "updated_at"):
-        if row[field] is not None:
-            try:
-                parse_time(row[field])
-            except ValueError:
-                raise bad(field, f"field {field!r} is not an ISO 8601 time with offset: {row[field]!r}") from None
-    for field in LIST_FIELDS:
-        value = article.get(field) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad(field, f"field {field!r} must be a list of strings")
-        row[field] = value
-    images = []
-    for image in article.get("images") or []:
-        if not isinstance(image, Mapping):
-            image = getattr(image, "__dict__", None) or {}
-        url, caption = image.get("url"), image.get("caption")
-        if not isinstance(url, str) or not (caption is None or isinstance(caption, str)):
-            raise bad("images", "field 'images' must be a list of {url, caption} objects")
-        images.append({"url": url, "caption": caption})
-    row["images"] = images
-    row["body_html"] = row["body_html"] or ""
-    row["language"] = row["language"] or "zh-Hant"
+def storable_row(index: int, article: Any) -> dict[str, Any]:
+    """The column values of one normalized article (an Article or its dict), validated by the
+    article core's one validation; MalformedArticle (with its position in the batch) otherwise."""
+    if not isinstance(article, Mapping) and hasattr(article, "to_dict"):
+        article = article.to_dict()
+    if isinstance(article, Mapping):  # fields beyond the article's (archive fields...) are ignored
+        article = {name: article[name] for name in ARTICLE_FIELDS if name in article}
+    problems = validate_article(article)
+    if problems:
+        key = ""
+        if isinstance(article, Mapping) and isinstance(article.get("source"), str) \
+                and isinstance(article.get("source_id"), str):
+            key = f"{article['source']}:{article['source_id']}: "
+        raise MalformedArticle(f"{key}{problems[0]}", index=index, field=problems[0].field)
+    row = {name: article.get(name) for name in ARTICLE_FIELDS}
+    for name, default in DEFAULTS.items():
+        row[name] = row[name] or default
+    row["images"] = [
+        {"url": image["url"], "caption": image.get("caption")} if isinstance(image, Mapping)
+        else {"url": image.url, "caption": image.caption}
+        for image in row["images"] or []
+    ]
+    for name in ("tags", "authors", "editors"):
+        row[name] = row[name] or []
     row["content_hash"] = content_hash(row)
     return row
 
 
 # --- the archive -------------------------------------------------------------------------------
 
-class Archive:
+class Archive(Repository):
     def __init__(self, engine: Engine):
-        self.engine = engine
-        self.dialect = engine.dialect.name
+        super().__init__(engine)
+        self.runs = CrawlRunLog(engine)  # crawl-run records, apart from the article write path
 
     @classmethod
-    def open(cls, url: str | None = None) -> "Archive":
-        """Open the archive at `url` (None: configured default), creating/migrating it first."""
-        engine = create_archive_engine(url)
+    def open(cls, url: str | None = None, *, read_only: bool = False) -> "Archive":
+        """Open the archive at `url` (None: configured default); a new database is created at the
+        latest schema, an existing one behind it raises ArchiveError (never migrated on open).
+        `read_only` (the web interface): the database itself refuses writes, and a missing
+        archive is an ArchiveError instead of a new one."""
+        engine = create_archive_engine(url, read_only=read_only)
         try:
-            with _database_errors(engine):
-                upgrade_engine(engine)
+            with database_errors(engine):
+                open_schema(engine, read_only=read_only)
         except BaseException:
             engine.dispose()
             raise
@@ -183,33 +145,38 @@ class Archive:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    @contextmanager
-    def _write(self):
-        with _database_errors(self.engine), write_connection(self.engine) as conn, conn.begin():
-            yield conn
-
-    @contextmanager
-    def _read(self):
-        with _database_errors(self.engine), self.engine.connect() as conn:
-            yield conn
-
     # --- the single write path -----------------------------------------------------------------
 
-    def store_many(self, articles: Sequence[Mapping], *, seen_at: datetime | None = None,
-                   fetch: Sequence[FetchMeta | None] | None = None) -> list[StoreOutcome]:
+    def store_many(self, articles: Sequence[Mapping], *,
+                   seen_at: datetime | Sequence[datetime] | None = None,
+                   fetch: Sequence[FetchMeta | None] | None = None,
+                   origin: str = "crawl") -> list[StoreOutcome]:
         """Store a batch in one transaction; the outcome of each article, in order.
 
         Articles with the same key in one batch are applied in order, as if stored one by one:
-        a later different content becomes a new version of the earlier one.
+        a later different content becomes a new version of the earlier one. `seen_at` is one
+        time for the batch or one per article (a WARC import's record dates). `origin` says how
+        the new versions came (models.ORIGINS). A content that would regress the archived text
+        (storage.regressions) is FLAGGED instead: kept in `flagged_captures` when it has a
+        capture, never a version. Concurrent writers of the same articles queue (SQLite: the
+        write lock; PostgreSQL: an advisory lock per article), so none fails or duplicates.
         """
-        seen_at = _aware(seen_at, "seen_at")
+        if isinstance(seen_at, Sequence):
+            if len(seen_at) != len(articles):
+                raise ValueError("seen_at must be one time or parallel to articles")
+            seen = [_aware(moment, "seen_at") for moment in seen_at]
+        else:
+            seen = [_aware(seen_at, "seen_at")] * len(articles)
         if fetch is not None and len(fetch) != len(articles):
             raise ValueError("fetch must be parallel to articles")
-        rows = [prepare_article(i, article) for i, article in enumerate(articles)]
+        if origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {ORIGINS}")
+        rows = [storable_row(i, article) for i, article in enumerate(articles)]
         if not rows:
             return []
         with self._write() as conn:
-            return _BatchWriter(conn, seen_at).store(rows, fetch or [None] * len(rows))
+            _lock_articles(conn, {(r["source"], r["source_id"]) for r in rows})
+            return _BatchWriter(conn, origin).store(rows, seen, fetch or [None] * len(rows))
 
     def touch(self, source: str, source_id: str, *, seen_at: datetime | None = None,
               fetch: FetchMeta | None = None) -> bool:
@@ -226,6 +193,41 @@ class Archive:
             conn.execute(update(ARTICLES).where(a.id == row.id).values(
                 _touched(row._asdict(), seen_at, fetch)))
         return True
+
+    # --- pages kept without becoming a version ---------------------------------------------
+
+    def flag_failed_captures(self, pages: Sequence[Mapping[str, Any]]) -> None:
+        """List captured article pages that gave no archived article (`source`, `source_id`,
+        `url`, `capture`, `seen_at` each); a capture listed before is left as it is."""
+        if not pages:
+            return
+        rows = [{**{k: page[k] for k in ("source", "source_id", "url", "capture")},
+                 "seen_at": _aware(page["seen_at"], "seen_at"), "problem": "extraction_failed",
+                 "reason": page.get("reason") or "no article extracted"} for page in pages]
+        with self._write() as conn:
+            conn.execute(_insert_ignoring_duplicates(conn, FLAGGED), rows)
+
+    def flagged_captures(self, *, source: str | None = None, since: datetime | None = None,
+                         until: datetime | None = None, problem: str | None = None,
+                         unresolved: bool = False) -> list[dict]:
+        """Flagged captures seen in [since, until], oldest first."""
+        f = FLAGGED.c
+        conditions = [c for c in (
+            f.source == source if source else None, f.seen_at >= since if since else None,
+            f.seen_at <= until if until else None, f.problem == problem if problem else None,
+            f.resolved_at.is_(None) if unresolved else None) if c is not None]
+        with self._read() as conn:
+            rows = conn.execute(select(FLAGGED).where(*conditions).order_by(f.seen_at, f.id)).all()
+        return [{**row._asdict(), "seen_at": _iso(row.seen_at), "resolved_at": _iso(row.resolved_at)}
+                for row in rows]
+
+    def resolve_flagged(self, ids: Iterable[int], *, at: datetime | None = None) -> None:
+        """Mark flagged captures as archived by a later reparse."""
+        wanted = list(ids)
+        if wanted:
+            with self._write() as conn:
+                conn.execute(update(FLAGGED).where(FLAGGED.c.id.in_(wanted))
+                             .values(resolved_at=_aware(at, "at")))
 
     def crawl_states(self, source: str, source_ids: Iterable[str]) -> dict[str, CrawlState]:
         a = ARTICLES.c
@@ -246,75 +248,6 @@ class Archive:
                     )
         return states
 
-    # --- crawl runs ----------------------------------------------------------------------------
-
-    def start_run(self, spider: str, args: dict | None = None, *, pid: int | None = None) -> int:
-        """A new `running` run; `pid` is a process of this host (recorded with it)."""
-        with self._write() as conn:
-            return conn.execute(
-                insert(RUNS).values(spider=spider, args=args or {}, pid=pid,
-                                    host=socket.gethostname() if pid is not None else None, started_at=_now(),
-                                    status="running", articles_new=0, articles_updated=0,
-                                    articles_unchanged=0, items_dropped=0, requests=0,
-                                    pages_fetched=0).returning(RUNS.c.id)
-            ).scalar_one()
-
-    def adopt_run(self, run_id: int, *, pid: int) -> bool:
-        """A crawl takes over a `running` run created for it (by the scheduler): the run then
-        names the crawl's process, which outlives a crashed scheduler. False if no such run."""
-        with self._write() as conn:
-            return conn.execute(update(RUNS).where(RUNS.c.id == run_id, RUNS.c.status == "running")
-                                .values(pid=pid, host=socket.gethostname())).rowcount == 1
-
-    def finish_run(self, run_id: int, *, status: str, articles_new: int = 0,
-                   articles_updated: int = 0, articles_unchanged: int = 0, items_dropped: int = 0,
-                   requests: int = 0, pages_fetched: int = 0, error: str | None = None,
-                   stats: dict | None = None) -> None:
-        if status not in RUN_STATUSES or status == "running":
-            raise ArchiveError(f"a run finishes as succeeded or failed, not {status!r}")
-        with self._write() as conn:
-            result = conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(
-                status=status, finished_at=_now(), articles_new=articles_new,
-                articles_updated=articles_updated, articles_unchanged=articles_unchanged,
-                items_dropped=items_dropped, requests=requests, pages_fetched=pages_fetched,
-                error=error, stats=_jsonable(stats)))
-            if result.rowcount == 0:
-                raise ArchiveError(f"no crawl run with id {run_id}")
-
-    def get_run(self, run_id: int) -> dict | None:
-        with self._read() as conn:
-            row = conn.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
-        return _run_dict(row) if row else None
-
-    def fail_running_runs(self, error: str, *, spider: str | None = None,
-                          exclude: Iterable[int] = ()) -> int:
-        """Mark runs still `running` (e.g. of a dead process) as failed; how many were."""
-        stmt = update(RUNS).where(RUNS.c.status == "running")
-        if spider is not None:
-            stmt = stmt.where(RUNS.c.spider == spider)
-        excluded = list(exclude)
-        if excluded:
-            stmt = stmt.where(RUNS.c.id.not_in(excluded))
-        with self._write() as conn:
-            return conn.execute(stmt.values(status="failed", finished_at=_now(), error=error)).rowcount
-
-    def list_runs(self, limit: int = 20, spider: str | None = None) -> list[dict]:
-        """Most recent first."""
-        stmt = select(RUNS).order_by(RUNS.c.started_at.desc(), RUNS.c.id.desc()).limit(limit)
-        if spider is not None:
-            stmt = stmt.where(RUNS.c.spider == spider)
-        with self._read() as conn:
-            return [_run_dict(row) for row in conn.execute(stmt)]
-
-    def last_successful_runs(self) -> dict[str, dict]:
-        """The latest succeeded run of each spider."""
-        latest = (select(RUNS.c.spider, func.max(RUNS.c.id).label("id"))
-                  .where(RUNS.c.status == "succeeded").group_by(RUNS.c.spider).subquery())
-        with self._read() as conn:
-            rows = conn.execute(select(RUNS).join(latest, RUNS.c.id == latest.c.id)
-                                .order_by(RUNS.c.spider))
-            return {row.spider: _run_dict(row) for row in rows}
-
     # --- reads ---------------------------------------------------------------------------------
 
     def get(self, id_or_url: str) -> dict | None:
@@ -331,7 +264,7 @@ class Archive:
             row = None
             source, sep, source_id = wanted.partition(":")
             if "://" in wanted or "/" in wanted:
-                key = _identify(wanted)
+                key = identify(wanted)
                 row = by_key(*key) if key else None
                 if row is None:
                     bare = re.sub(r"[?#].*$", "", wanted)
@@ -362,12 +295,14 @@ class Archive:
             item = {"source": source, "source_id": source_id,
                     **{f: getattr(row, f) for f in CONTENT_FIELDS}}
             found.append({**_ordered(item), "version": row.version, "seen_from": _iso(row.seen_from),
-                          "seen_until": _iso(row.seen_until), "content_hash": row.content_hash})
+                          "seen_until": _iso(row.seen_until), "content_hash": row.content_hash,
+                          "origin": row.origin, "capture": row.capture})
         latest = _ordered({f: getattr(current, f) for f in ARTICLE_FIELDS})
         found.append({**latest, "version": current.version,
                       "seen_from": _iso(current.version_seen_at),
                       "seen_until": _iso(current.last_seen_at),
-                      "content_hash": current.content_hash})
+                      "content_hash": current.content_hash,
+                      "origin": current.origin, "capture": current.capture})
         return found
 
     def iter_articles(self, filters: ArticleFilter | None = None) -> Iterator[dict]:
@@ -395,6 +330,29 @@ class Archive:
                 return
             after = (rows[-1].published_utc, rows[-1].id)
 
+    def count_articles(self, filters: ArticleFilter | None = None) -> int:
+        with self._read() as conn:
+            return conn.execute(select(func.count()).select_from(ARTICLES)
+                                .where(*search.filter_conditions(filters))).scalar_one()
+
+    def newest_articles(self, filters: ArticleFilter | None = None, *, limit: int = 20) -> list[dict]:
+        """The matching articles published last, newest first (`newsarchive list`)."""
+        a = ARTICLES.c
+        with self._read() as conn:
+            rows = conn.execute(select(ARTICLES).where(*search.filter_conditions(filters))
+                                .order_by(a.published_utc.desc(), a.id.desc()).limit(limit)).all()
+        return [_article_dict(row) for row in rows]
+
+    def current_captures(self, filters: ArticleFilter | None = None) -> list[dict]:
+        """`source`, `source_id` and `capture` of the matching articles whose current version
+        knows its capture (what `reparse` extracts again), oldest published first."""
+        a = ARTICLES.c
+        with self._read() as conn:
+            rows = conn.execute(select(a.source, a.source_id, a.capture)
+                                .where(a.capture.is_not(None), *search.filter_conditions(filters))
+                                .order_by(a.published_utc, a.id)).all()
+        return [row._asdict() for row in rows]
+
     def search(self, query: str, filters: ArticleFilter | None = None, *, limit: int = 20,
                order: str = "relevance") -> list[dict]:
         """Articles matching the query (see storage.search for the exact semantics)."""
@@ -405,6 +363,50 @@ class Archive:
             rows = {row.id: row for row in conn.execute(
                 select(ARTICLES).where(ARTICLES.c.id.in_(ids)))}
         return [_article_dict(rows[i]) for i in ids]
+
+    def search_page(self, query: str, filters: ArticleFilter | None = None, *, page: int = 1,
+                    per_page: int = snippets.PER_PAGE, order: str = "relevance") -> snippets.SearchPage:
+        """One page of results with the exact total and a snippet per hit (storage.snippets)."""
+        with self._read() as conn:
+            return snippets.search_page(conn, query, filters, page=page, per_page=per_page,
+                                        order=order, article=_article_dict)
+
+    # --- removal -------------------------------------------------------------------------------
+
+    def first_stored_by_run(self, run_id: int) -> list[tuple[str, str]]:
+        """(source, source_id) of the articles of the run's spider first seen while the run went:
+        what that run added to the archive (a later crawl may have updated them since)."""
+        run = self.runs.get(run_id)
+        if run is None:
+            raise ArchiveError(f"no crawl run {run_id}")
+        if run["status"] == "running":
+            raise ArchiveError(f"crawl run {run_id} is still running")
+        a = ARTICLES.c
+        with self._read() as conn:
+            rows = conn.execute(select(a.source, a.source_id).where(
+                a.source == run["spider"],
+                a.first_seen_at >= datetime.fromisoformat(run["started_at"]),
+                a.first_seen_at <= datetime.fromisoformat(run["finished_at"])).order_by(a.id)).all()
+        return [tuple(row) for row in rows]
+
+    def delete(self, keys: Iterable[tuple[str, str]]) -> int:
+        """Remove these articles for good: their versions, search entries and flagged captures
+        (the WARC records stay in their files, referenced by nothing). Returns how many went."""
+        a = ARTICLES.c
+        removed = 0
+        wanted = list(dict.fromkeys(keys))
+        with self._write() as conn:
+            for start in range(0, len(wanted), KEY_CHUNK):
+                chunk = wanted[start:start + KEY_CHUNK]
+                _lock_articles(conn, chunk)
+                ids = list(conn.execute(select(a.id).where(tuple_(a.source, a.source_id).in_(chunk))).scalars())
+                if not ids:
+                    continue
+                search.unindex(conn, ids)  # versions and search rows go by ON DELETE CASCADE
+                conn.execute(delete(FLAGGED).where(
+                    tuple_(FLAGGED.c.source, FLAGGED.c.source_id).in_(chunk)))
+                removed += conn.execute(delete(ARTICLES).where(a.id.in_(ids))).rowcount
+        return removed
 
     def stats(self) -> dict:
         a = ARTICLES.c
@@ -438,7 +440,7 @@ class Archive:
             "per_source": per_source,
             "per_day": per_day,
             "runs": {status: runs.get(status, 0) for status in RUN_STATUSES},
-            "last_successful_runs": self.last_successful_runs(),
+            "last_successful_runs": self.runs.last_successful(),
             "database_bytes": size,
         }
 
@@ -449,13 +451,15 @@ class _BatchWriter:
     """store_many's work inside one transaction: one bulk read, then bulk writes."""
 
     LIGHT = ("id", "source", "source_id", "content_hash", "version", "first_seen_at",
-             "last_seen_at", "version_seen_at", "etag", "last_modified", "source_lastmod")
+             "last_seen_at", "version_seen_at", "etag", "last_modified", "source_lastmod", "capture")
+    VERSION = (*CONTENT_FIELDS, "content_hash", "origin", "capture")  # what a version keeps
 
-    def __init__(self, conn, seen_at: datetime):
+    def __init__(self, conn, origin: str):
         self.conn = conn
-        self.seen_at = seen_at
+        self.origin = origin
 
-    def store(self, rows: list[dict], fetch: Sequence[FetchMeta | None]) -> list[StoreOutcome]:
+    def store(self, rows: list[dict], seen: Sequence[datetime],
+              fetch: Sequence[FetchMeta | None]) -> list[StoreOutcome]:
         keys = list(dict.fromkeys((r["source"], r["source_id"]) for r in rows))
         stored = self._select(keys, self.LIGHT)
         # full old content only for rows about to get a new version
@@ -463,36 +467,49 @@ class _BatchWriter:
             key for key, row in zip(((r["source"], r["source_id"]) for r in rows), rows)
             if key in stored and row["content_hash"] != stored[key]["content_hash"]))
         if changing:
-            for key, full in self._select(changing, ("id", *CONTENT_FIELDS, "content_hash")).items():
+            for key, full in self._select(changing, ("id", *self.VERSION)).items():
                 stored[key].update(full)
 
         pending_new: dict[tuple, dict] = {}
         changed: dict[tuple, dict] = {}
         touched: dict[tuple, dict] = {}
         superseded: list[tuple[tuple, dict]] = []
+        flagged: list[dict] = []
         outcomes = []
-        for row, meta in zip(rows, fetch):
+        for row, seen_at, meta in zip(rows, seen, fetch):
             key = (row["source"], row["source_id"])
             current = pending_new.get(key) or stored.get(key)
-            if current is None:
+            row = {**row, "origin": self.origin, "capture": meta.capture if meta else None}
+            if self.origin == "reparse":
+                meta = None  # a re-extraction is no new response: the validators stay
+            unchanged = current is not None and current["content_hash"] == row["content_hash"]
+            problem = None if unchanged else regression(row, current)
+            if problem is not None:
+                if row["capture"] is not None:
+                    flagged.append({"source": key[0], "source_id": key[1], "url": row["url"],
+                                    "capture": row["capture"], "seen_at": seen_at,
+                                    "problem": "regression", "reason": problem})
+                outcomes.append(StoreOutcome.FLAGGED)
+            elif current is None:
                 pending_new[key] = {**row, "published_utc": parse_time(row["published_at"]),
-                                    "first_seen_at": self.seen_at, "version_seen_at": self.seen_at,
-                                    "version": 1, **_touched({}, self.seen_at, meta)}
+                                    "first_seen_at": seen_at, "version_seen_at": seen_at,
+                                    "version": 1, **_touched({}, seen_at, meta)}
                 outcomes.append(StoreOutcome.NEW)
-            elif current["content_hash"] == row["content_hash"]:
-                current.update(_touched(current, self.seen_at, meta))
+            elif unchanged:
+                current.update(_touched(current, seen_at, meta))
+                current["capture"] = current["capture"] or row["capture"]  # archives older than captures
                 if key not in pending_new and key not in changed:
                     touched[key] = current
                 outcomes.append(StoreOutcome.UNCHANGED)
             else:
                 superseded.append((key, {
-                    **{f: current[f] for f in (*CONTENT_FIELDS, "content_hash", "version")},
+                    **{f: current[f] for f in (*self.VERSION, "version")},
                     "seen_from": current["version_seen_at"], "seen_until": current["last_seen_at"],
                 }))
                 current.update({**row, "published_utc": parse_time(row["published_at"]),
                                 "version": current["version"] + 1,
-                                "version_seen_at": self.seen_at,
-                                **_touched(current, self.seen_at, meta)})
+                                "version_seen_at": seen_at,
+                                **_touched(current, seen_at, meta)})
                 if key not in pending_new:
                     changed[key] = current
                     touched.pop(key, None)
@@ -504,6 +521,8 @@ class _BatchWriter:
         self._update_touched(list(touched.values()))
         if superseded:
             self.conn.execute(insert(VERSIONS), [{**v, "article_id": ids[key]} for key, v in superseded])
+        if flagged:
+            self.conn.execute(_insert_ignoring_duplicates(self.conn, FLAGGED), flagged)
         search.index_new(self.conn, {ids[k]: search_document(r) for k, r in pending_new.items()})
         search.index_replace(self.conn, {ids[k]: search_document(r) for k, r in changed.items()})
         return outcomes
@@ -523,29 +542,21 @@ class _BatchWriter:
                     found[(row.source, row.source_id)] = row._asdict()
         return found
 
-    def _new_ids(self, count: int) -> list[int]:
-        """Ids for new articles, taken before inserting so that one executemany inserts all."""
-        if self.conn.dialect.name == "postgresql":
-            return list(self.conn.scalars(
-                text("SELECT nextval(pg_get_serial_sequence('articles', 'id')) "
-                     "FROM generate_series(1, :n)"), {"n": count}))
-        # the write transaction holds SQLite's lock, so nobody else can take these ids
-        first = self.conn.scalar(select(func.coalesce(func.max(ARTICLES.c.id), 0))) + 1
-        return list(range(first, first + count))
-
     def _insert_new(self, rows: list[dict]) -> dict[tuple, int]:
+        """Insert new articles in one statement; their ids come back by INSERT … RETURNING, in order."""
         if not rows:
             return {}
         columns = [c.name for c in ARTICLES.columns if c.name != "id"]
-        ids = self._new_ids(len(rows))
-        self.conn.execute(insert(ARTICLES), [
-            {"id": new_id, **{c: row[c] for c in columns}} for new_id, row in zip(ids, rows)])
+        ids = self.conn.scalars(
+            insert(ARTICLES).returning(ARTICLES.c.id, sort_by_parameter_order=True),
+            [{c: row[c] for c in columns} for row in rows],
+        ).all()
         return {(row["source"], row["source_id"]): new_id for row, new_id in zip(rows, ids)}
 
     def _update_changed(self, rows: list[dict]) -> None:
         if not rows:
             return
-        columns = (*CONTENT_FIELDS, "content_hash", "published_utc", "version", "version_seen_at",
+        columns = (*self.VERSION, "published_utc", "version", "version_seen_at",
                    "last_seen_at", "etag", "last_modified", "source_lastmod")
         self.conn.execute(
             update(ARTICLES).where(ARTICLES.c.id == bindparam("_id"))
@@ -556,12 +567,39 @@ class _BatchWriter:
     def _update_touched(self, rows: list[dict]) -> None:
         if not rows:
             return
-        columns = ("last_seen_at", "etag", "last_modified", "source_lastmod")
+        columns = ("last_seen_at", "etag", "last_modified", "source_lastmod", "capture")
         self.conn.execute(
             update(ARTICLES).where(ARTICLES.c.id == bindparam("_id"))
             .values({c: bindparam(c) for c in columns}),
             [{"_id": row["id"], **{c: row[c] for c in columns}} for row in rows],
         )
+
+
+def _lock_id(key: tuple[str, str]) -> int:
+    """A signed 64-bit advisory-lock id for an article key."""
+    digest = hashlib.blake2b(f"{key[0]}:{key[1]}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock_articles(conn, keys: Iterable[tuple[str, str]]) -> None:
+    """Make concurrent writers of the same articles queue until this transaction ends.
+
+    SQLite's BEGIN IMMEDIATE already admits one writer at a time. On PostgreSQL two batches would
+    both read "absent" and both insert (a unique violation), or both supersede one version; a
+    transaction-scoped advisory lock per article, taken in ascending order (no deadlock), makes
+    the later batch read what the earlier one committed.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(text("SELECT pg_advisory_xact_lock(k) FROM "
+                      "(SELECT unnest(CAST(:ids AS bigint[])) AS k ORDER BY 1) AS wanted"),
+                 {"ids": sorted({_lock_id(key) for key in keys})})
+
+
+def _insert_ignoring_duplicates(conn, table):
+    """INSERT that skips rows breaking a unique constraint (a capture flagged before)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def _touched(current: Mapping, seen_at: datetime, meta: FetchMeta | None) -> dict:
@@ -583,32 +621,6 @@ def _touched(current: Mapping, seen_at: datetime, meta: FetchMeta | None) -> dic
 
 # --- helpers -----------------------------------------------------------------------------------
 
-@contextmanager
-def _database_errors(engine: Engine):
-    """Database failures (server gone, disk full, locked too long) as one-line ArchiveErrors."""
-    try:
-        yield
-    except DBAPIError as exc:
-        if not exc.connection_invalidated and not isinstance(exc.orig, _operational(engine)):
-            raise
-        raise ArchiveError(
-            f"the archive database at {display_url(engine.url)} failed: {describe_connect_error(exc)}"
-        ) from None
-
-
-def _operational(engine: Engine) -> type:
-    return engine.dialect.loaded_dbapi.OperationalError
-
-
-def _identify(url: str) -> tuple[str, str] | None:
-    """(source, source_id) from any article URL, once the site modules exist."""
-    try:
-        from crawler.extract import identify
-        return identify(url)
-    except ImportError:  # site extractors not installed yet: fall back to the stored url
-        return None
-
-
 def _ordered(values: Mapping[str, Any]) -> dict[str, Any]:
     return {f: values[f] for f in ARTICLE_FIELDS}
 
@@ -618,18 +630,6 @@ def _article_dict(row) -> dict[str, Any]:
     article.update(first_seen_at=_iso(row.first_seen_at), last_seen_at=_iso(row.last_seen_at),
                    version=row.version, content_hash=row.content_hash)
     return article
-
-
-def _run_dict(row) -> dict[str, Any]:
-    run = dict(row._mapping)
-    run["started_at"] = _iso(run["started_at"])
-    run["finished_at"] = _iso(run["finished_at"])
-    return run
-
-
-def _jsonable(value: Any) -> Any:
-    """Crawl stats hold datetimes and other objects: keep them as JSON-safe values."""
-    return None if value is None else json.loads(json.dumps(value, default=str))
 
 
 def _database_size(conn) -> int | None:

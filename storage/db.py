@@ -7,10 +7,15 @@ failing half-way when one upgrades its read snapshot.
 """
 from __future__ import annotations
 
+import functools
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import quote, unquote
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
@@ -23,10 +28,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10
 WRITE_OPTION = "newsarchive_write"
 MIGRATIONS_PACKAGE = "storage:migrations"
+VERSION_TABLE = "alembic_version"
 # pg_advisory_xact_lock key serializing concurrent migrations ("newsarch" in ASCII)
 PG_MIGRATION_LOCK = 0x6E65777361726368
 # made by the migrations beside the models (PostgreSQL's search tokens; see storage.search)
 SEARCH_INDEX_OBJECTS = {"tokens", "ix_article_search_tokens"}
+# PostgreSQL's SQLSTATE for a write in a read-only transaction (an archive opened read-only)
+PG_READ_ONLY_TRANSACTION = "25006"
 
 
 def parse_url(url: str | None) -> URL:
@@ -35,7 +43,8 @@ def parse_url(url: str | None) -> URL:
     try:
         parsed = make_url(raw)
     except ArgumentError:
-        raise ArchiveError(f"invalid database URL {raw!r}") from None
+        hint = f": did you mean sqlite:///{raw}?" if "://" not in raw else ""
+        raise ArchiveError(f"invalid database URL {raw!r}{hint}") from None
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres") and parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -48,6 +57,9 @@ def parse_url(url: str | None) -> URL:
 
 
 def display_url(url: URL) -> str:
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database.startswith("file:"):  # a read-only open
+        url = url.set(database=unquote(database.removeprefix("file:")), query={})
     return url.render_as_string(hide_password=True)
 
 
@@ -90,16 +102,17 @@ def _prepare_sqlite_path(url: URL) -> None:
         raise ArchiveError(f"cannot write the archive database at {path}: permission denied")
 
 
-def _install_sqlite_listeners(engine: Engine) -> None:
+def _install_sqlite_listeners(engine: Engine, *, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def set_pragmas(dbapi_connection, connection_record):
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see "begin")
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        # WAL + NORMAL stays consistent on any crash; only an OS crash can lose the last commits
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        if not read_only:  # the journal mode is the writers' business (and a write itself)
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL stays consistent on any crash; only an OS crash can lose the last commits
+            cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -108,19 +121,43 @@ def _install_sqlite_listeners(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_archive_engine(url: str | None = None) -> Engine:
-    """An engine for the archive at `url` (None: configured default); checks that it connects."""
+def _read_only_sqlite_url(url: URL) -> URL:
+    """The same SQLite file opened through a `mode=ro` URI: SQLite itself refuses every write."""
+    path = _sqlite_file(url)
+    if path is None:
+        raise ArchiveError(f"a read-only archive must be a SQLite file, not {display_url(url)!r}")
+    if not path.is_file():
+        raise ArchiveError(f"no archive database at {path}")
+    query = {"mode": "ro", "uri": "true"}
+    if not os.access(path.parent, os.W_OK):
+        # a WAL archive needs its -shm file, which a read-only folder cannot hold; nobody can
+        # write the archive there either, so SQLite may read it without locks
+        query["immutable"] = "1"
+    return url.set(database=f"file:{quote(str(path.resolve()))}", query=query)
+
+
+def create_archive_engine(url: str | None = None, *, read_only: bool = False) -> Engine:
+    """An engine for the archive at `url` (None: configured default); checks that it connects.
+
+    `read_only`: the database refuses writes (SQLite `mode=ro`; PostgreSQL read-only
+    transactions), and a missing SQLite file is an error instead of a new archive."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        _prepare_sqlite_path(parsed)
         options: dict = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
-        if _sqlite_file(parsed) is None:
-            options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-        engine = create_engine(parsed, **options)
-        _install_sqlite_listeners(engine)
+        if read_only:
+            connect_url = _read_only_sqlite_url(parsed)
+        else:
+            _prepare_sqlite_path(parsed)
+            connect_url = parsed
+            if _sqlite_file(parsed) is None:
+                options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        engine = create_engine(connect_url, **options)
+        _install_sqlite_listeners(engine, read_only=read_only)
     else:
         # a black-holed host must fail in seconds, not after the OS's TCP timeout
         connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        if read_only:
+            connect_args["options"] = "-c default_transaction_read_only=on"
         engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     try:
         with engine.connect() as conn:
@@ -162,30 +199,43 @@ def _alembic_config(connection):
     return config
 
 
-def head_revision() -> str:
+@functools.cache
+def _script_directory():
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory.from_config(_alembic_config(None))
-    return script.get_current_head()
+    return ScriptDirectory.from_config(_alembic_config(None))
+
+
+@functools.cache
+def head_revision() -> str:
+    """The revision this code's models are at (the migration scripts are read once per process)."""
+    return _script_directory().get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+    """The database's schema revision in one query; None when Alembic never ran on it."""
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+    except DBAPIError:
+        # the table is missing (a new database) or the query failed for another reason
+        if inspect(engine).has_table(VERSION_TABLE):
+            raise
+        return None
 
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+
+def _has_archive_tables(engine: Engine) -> bool:
+    return not Base.metadata.tables.keys().isdisjoint(inspect(engine).get_table_names())
 
 
 def check_revision_known(engine: Engine, revision: str | None) -> None:
     """Refuse a database migrated by a newer newsarchive than this one."""
-    from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
     if revision is None:
         return
-    script = ScriptDirectory.from_config(_alembic_config(None))
     try:
-        script.get_revision(revision)
+        _script_directory().get_revision(revision)
     except CommandError:
         raise ArchiveError(
             f"the archive database at {display_url(engine.url)} has schema revision {revision}, "
@@ -193,8 +243,42 @@ def check_revision_known(engine: Engine, revision: str | None) -> None:
         ) from None
 
 
-def upgrade_engine(engine: Engine) -> str:
-    """Apply pending migrations (concurrent callers serialize); returns the head revision."""
+def open_schema(engine: Engine, *, read_only: bool = False) -> str:
+    """Create a new archive at the head revision (never when `read_only`); an existing one must
+    already be there.
+
+    An existing archive is never migrated behind its user's back: one behind this code is refused
+    until `newsarchive db upgrade`. Returns the revision. Costs one query when at head.
+    """
+    current = current_revision(engine)
+    if current is None and read_only:
+        raise ArchiveError(f"the database at {display_url(engine.url)} is not a newsarchive archive")
+    if current is None:
+        if not _has_archive_tables(engine):
+            return upgrade_engine(engine).after
+        current = current_revision(engine)  # a concurrent first open may have just made it
+        if current is None:
+            raise ArchiveError(
+                f"the database at {display_url(engine.url)} has archive tables but no schema "
+                "revision: it was not made by newsarchive"
+            )
+    head = head_revision()
+    if current == head:
+        return head
+    check_revision_known(engine, current)
+    raise ArchiveError(
+        f"the archive at {display_url(engine.url)} has schema revision {current}, behind this "
+        f"newsarchive ({head}): run `newsarchive db upgrade`"
+    )
+
+
+class SchemaUpgrade(NamedTuple):
+    before: str | None  # None: the database was new
+    after: str
+
+
+def upgrade_engine(engine: Engine) -> SchemaUpgrade:
+    """Apply pending migrations (concurrent callers serialize)."""
     from alembic import command
 
     head = head_revision()
@@ -204,13 +288,58 @@ def upgrade_engine(engine: Engine) -> str:
         with write_connection(engine) as conn:
             command.upgrade(_alembic_config(conn), "head")
             conn.commit()
-    return head
+    return SchemaUpgrade(current, head)
 
 
-def upgrade(url: str | None = None) -> str:
-    """`newsarchive db upgrade`: create or migrate the archive at `url`; returns the revision."""
+def upgrade(url: str | None = None) -> SchemaUpgrade:
+    """`newsarchive db upgrade`: create or migrate the archive at `url`."""
     engine = create_archive_engine(url)
     try:
         return upgrade_engine(engine)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def database_errors(engine: Engine):
+    """Database failures (server gone, disk full, locked too long) as one-line ArchiveErrors."""
+    try:
+        yield
+    except DBAPIError as exc:
+        read_only = getattr(exc.orig, "sqlstate", None) == PG_READ_ONLY_TRANSACTION
+        if not (exc.connection_invalidated or read_only
+                or isinstance(exc.orig, engine.dialect.loaded_dbapi.OperationalError)):
+            raise
+        reason = describe_connect_error(exc)
+        if reason == "database or disk is full":
+            raise ArchiveError(_full_disk(engine)) from None
+        raise ArchiveError(
+            f"the archive database at {display_url(engine.url)} failed: {reason}"
+        ) from None
+
+
+def _full_disk(engine: Engine) -> str:
+    """SQLite's "database or disk is full": a read-only archive cannot fill its disk, so its
+    temporary folder (large sorts) is full; otherwise it is one of the two."""
+    folder = os.environ.get("SQLITE_TMPDIR") or tempfile.gettempdir()
+    if engine.url.query.get("mode") == "ro":
+        return f"the temporary folder {folder} is full (set TMPDIR to a folder with room)"
+    return f"the disk of the archive database at {display_url(engine.url)} or the temporary folder {folder} is full"
+
+
+class Repository:
+    """A part of the archive over one engine: reads, and writes in one transaction each."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @contextmanager
+    def _write(self):
+        with database_errors(self.engine), write_connection(self.engine) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _read(self):
+        with database_errors(self.engine), self.engine.connect() as conn:
+            yield conn

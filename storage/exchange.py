@@ -9,6 +9,8 @@ was, while a large valid file still needs constant memory.
 from __future__ import annotations
 
 import csv
+import errno
+import html as html_lib
 import json
 import os
 import re
@@ -19,22 +21,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
-from crawler.cleaning import clean_article
-from crawler.extract.common import sanitize_html
-from crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, Article
-from crawler.validation import validate_article as validation_problems
-from storage.archive import prepare_article as storable_row
-from storage.errors import ArchiveError, MalformedArticle
+from newsarchive.article import ARTICLE_FIELDS, FIELDS, SITES, Article, clean_article, sanitize_html, validate_article
+from storage.errors import ArchiveError
 
 ARCHIVE_FIELDS = ("first_seen_at", "last_seen_at", "version", "content_hash")
 EXPORT_FIELDS = ARTICLE_FIELDS + ARCHIVE_FIELDS
-LIST_FIELDS = ("tags", "authors", "editors", "images")
+KINDS = {spec.name: spec.kind for spec in FIELDS}
+JSON_CELL_FIELDS = tuple(name for name, kind in KINDS.items() if kind in ("list", "images"))  # CSV: JSON text
 FORMATS = ("jsonl", "csv", "parquet", "jekyll")
 STDOUT_FORMATS = ("jsonl", "csv")
 IMPORT_BATCH_SIZE = 1000
 PARQUET_ROW_GROUP = 1000
-OUTLET_NAMES = {"cna": "中央社CNA", "ettoday": "ETtoday新聞雲"}
 
 
 class InvalidInput(ArchiveError):
@@ -50,63 +49,29 @@ class ImportSummary:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    flagged: int = 0  # regressions of the archived text, not stored (storage.regressions)
 
     @property
     def total(self) -> int:
-        return self.new + self.updated + self.unchanged
+        return self.new + self.updated + self.unchanged + self.flagged
 
     def __str__(self) -> str:
         return (f"imported {self.total}: new {self.new}, updated {self.updated}, "
-                f"unchanged {self.unchanged}")
+                f"unchanged {self.unchanged}" + (f", flagged {self.flagged}" if self.flagged else ""))
 
 
-def check_shape(data: Any) -> None:
-    """ValueError unless `data` is an object of interface fields with values of the right types.
-
-    Archive fields (as in `export --format jsonl`) are allowed and ignored; any other field is
-    an error rather than silently dropped, so nothing in the input goes missing unnoticed.
-    """
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {_json_type(data)}")
-    unknown = [k for k in data if k not in ARTICLE_FIELDS and k not in ARCHIVE_FIELDS]
-    if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r}")
-    for name in REQUIRED_FIELDS:
-        if data.get(name) is None:
-            raise ValueError(f"missing required field {name!r}")
-    for name, value in data.items():
-        if value is None or name in ARCHIVE_FIELDS:
-            continue
-        if name in ("tags", "authors", "editors"):
-            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-                raise ValueError(f"field {name!r} must be a list of strings")
-        elif name == "images":
-            if not (isinstance(value, list) and all(_is_image(v) for v in value)):
-                raise ValueError('field \'images\' must be a list of {"url": str, "caption": str or null}')
-        elif not isinstance(value, str):
-            raise ValueError(f"field {name!r} must be a string, got {_json_type(value)}")
-
-
-def _is_image(value: Any) -> bool:
-    return (isinstance(value, dict) and set(value) <= {"url", "caption"}
-            and isinstance(value.get("url"), str)
-            and (value.get("caption") is None or isinstance(value["caption"], str)))
-
-
-def prepare_article(data: Any) -> dict:
-    """The article to store for one input object: shape checked, cleaned and validated exactly
-    as a crawled item is, defaults filled in; ValueError saying what is wrong otherwise."""
-    check_shape(data)
-    article = clean_article({k: v for k, v in data.items() if k in ARTICLE_FIELDS and v is not None})
-    problems = validation_problems(article)
+def import_article(data: Any) -> dict:
+    """The article to store for one input object: cleaned and validated exactly as a crawled
+    item is, with defaults filled in; ValueError saying what is wrong otherwise. Archive fields
+    (as in `export --format jsonl`) are allowed and ignored; any other unknown field is an error
+    rather than silently dropped, so nothing in the input goes missing unnoticed."""
+    problems = validate_article(data, extra_fields=ARCHIVE_FIELDS)  # the shape, before cleaning
+    if not problems:
+        data = clean_article({k: v for k, v in data.items() if k in ARTICLE_FIELDS and v is not None})
+        problems = validate_article(data)
     if problems:
-        raise ValueError("; ".join(problems))
-    article = Article.from_dict(article).to_dict()
-    try:  # what store_many would refuse is refused now, before anything is written
-        storable_row(0, article)
-    except MalformedArticle as exc:
-        raise ValueError(str(exc)) from None
-    return article
+        raise ValueError(problems[0])
+    return Article.from_dict(data).to_dict()
 
 
 def iter_valid_articles(lines: Iterable[bytes]) -> Iterator[tuple[int, dict]]:
@@ -127,7 +92,7 @@ def iter_valid_articles(lines: Iterable[bytes]) -> Iterator[tuple[int, dict]]:
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"line {number}: malformed JSON: {exc.msg} (column {exc.colno})") from None
         try:
-            article = prepare_article(data)
+            article = import_article(data)
         except ValueError as exc:
             raise InvalidInput(f"line {number}: {exc}") from None
         yield number, article
@@ -141,13 +106,21 @@ def validated_import(lines: Iterable[bytes], *,
     It is complete before anything is written, so a malformed line anywhere leaves the archive
     untouched (the database is not even opened), yet a large input needs constant memory.
     """
-    with tempfile.TemporaryFile(mode="w+b", prefix="newsarchive-import-") as spool:
-        for count, (_, article) in enumerate(iter_valid_articles(lines), start=1):
-            spool.write(json.dumps(article, ensure_ascii=False).encode("utf-8") + b"\n")
-            if progress is not None and count % IMPORT_BATCH_SIZE == 0:
-                progress(count)
-        spool.seek(0)
-        yield spool
+    spooled = False
+    try:
+        with tempfile.TemporaryFile(mode="w+b", prefix="newsarchive-import-") as spool:
+            for count, (_, article) in enumerate(iter_valid_articles(lines), start=1):
+                spool.write(json.dumps(article, ensure_ascii=False).encode("utf-8") + b"\n")
+                if progress is not None and count % IMPORT_BATCH_SIZE == 0:
+                    progress(count)
+            spool.seek(0)
+            spooled = True
+            yield spool
+    except OSError as exc:  # the closing flush fails again: caught here, outside the `with`
+        if spooled or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise ArchiveError(f"the temporary folder {tempfile.gettempdir()} is full ({exc.strerror}): "
+                           "set TMPDIR to a folder with room") from None
 
 
 def store_articles(archive, spool: IO[bytes], *, batch_size: int = IMPORT_BATCH_SIZE,
@@ -167,7 +140,7 @@ def store_articles(archive, spool: IO[bytes], *, batch_size: int = IMPORT_BATCH_
 
 def _store(archive, batch: list[dict], summary: ImportSummary,
            progress: Callable[[int], None] | None) -> None:
-    for outcome in archive.store_many(batch):
+    for outcome in archive.store_many(batch, origin="import"):
         setattr(summary, outcome.value, getattr(summary, outcome.value) + 1)
     if progress is not None:
         progress(summary.total)
@@ -197,7 +170,9 @@ def write_jsonl(rows: Iterable[Mapping], out: IO[str]) -> int:
 
 
 def write_csv(rows: Iterable[Mapping], out: IO[str]) -> int:
-    """RFC 4180 CSV with a header row; list fields as JSON strings, null as an empty cell."""
+    """RFC 4180 CSV with a header row; list fields as JSON strings, null as an empty cell.
+    It starts with a UTF-8 byte-order mark, without which Excel reads the text as ANSI."""
+    out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(EXPORT_FIELDS)
     count = 0
@@ -208,9 +183,16 @@ def write_csv(rows: Iterable[Mapping], out: IO[str]) -> int:
     return count
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such a text
+# cell is written with a leading apostrophe, which spreadsheets show as plain text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(name: str, value: Any) -> Any:
-    if name in LIST_FIELDS:
+    if name in JSON_CELL_FIELDS:
         return json.dumps(value or [], ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
     return "" if value is None else value
 
 
@@ -219,16 +201,29 @@ def parquet_schema():
 
     columns = []
     for name in EXPORT_FIELDS:
-        if name == "images":
+        if KINDS.get(name) == "images":
             kind = pa.list_(pa.struct([("url", pa.string()), ("caption", pa.string())]))
-        elif name in LIST_FIELDS:
+        elif KINDS.get(name) == "list":
             kind = pa.list_(pa.string())
         elif name == "version":
             kind = pa.int64()
+        elif name in PARQUET_TIME_FIELDS:
+            kind = pa.timestamp("us", tz="UTC")  # the instant; jsonl keeps the site's own offset
         else:
-            kind = pa.string()  # times stay the exact ISO strings of the archive
+            kind = pa.string()
         columns.append(pa.field(name, kind))
     return pa.schema(columns)
+
+
+PARQUET_TIME_FIELDS = tuple(name for name, kind in KINDS.items() if kind == "time") + ("first_seen_at", "last_seen_at")
+
+
+def parquet_record(row: Mapping) -> dict:
+    record = export_record(row)
+    for name in PARQUET_TIME_FIELDS:
+        if isinstance(record[name], str):
+            record[name] = datetime.fromisoformat(record[name])
+    return record
 
 
 def write_parquet(rows: Iterable[Mapping], path: Path, *, row_group: int = PARQUET_ROW_GROUP) -> int:
@@ -241,7 +236,7 @@ def write_parquet(rows: Iterable[Mapping], path: Path, *, row_group: int = PARQU
     with pq.ParquetWriter(path, schema) as writer:
         batch: list[dict] = []
         for row in rows:
-            batch.append(export_record(row))
+            batch.append(parquet_record(row))
             if len(batch) >= row_group:
                 writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
                 count += len(batch)
@@ -303,7 +298,7 @@ def jekyll_filename(row: Mapping) -> str:
 def jekyll_post(row: Mapping) -> str:
     """One Jekyll post in the shape of seed 000: front matter, link heading, sanitized body."""
     published = datetime.fromisoformat(row["published_at"]).astimezone(timezone.utc)
-    author = "、".join(row.get("authors") or []) or OUTLET_NAMES[row["source"]]
+    author = "、".join(row.get("authors") or []) or SITES[row["source"]].outlet
     category = row.get("category")
     body_html = sanitize_html(row.get("body_html") or "")
     title, url = row["title"], row["url"]
@@ -318,25 +313,42 @@ def jekyll_post(row: Mapping) -> str:
         "comments: True",
         f"categories: {yaml_flow_list([category] if category else [])}",
     ]
-    # Liquid would execute {{ }} / {% %} found in an article; only then is it switched off.
-    if any(marker in text for text in (title, body_html) for marker in ("{{", "{%")):
-        front.append("render_with_liquid: false")
     epoch_ms = int(published.timestamp()) * 1000 + published.microsecond // 1000
     return "\n".join(front + [
         "---",
         f"<!--{epoch_ms}-->",
-        f"[{_markdown_link_text(title)}]({url})",
+        f"[{_markdown_link_text(title)}]({_markdown_link_target(url)})",
         "------",
         "",
         "<div>",
-        body_html,
+        _without_liquid(body_html),
         "</div>",
         "",
     ])
 
 
+# Liquid runs on a post's content in every Jekyll (front matter values are data, not templates):
+# its braces are written as HTML character references, which render the same and which no Jekyll
+# version parses as Liquid (`render_with_liquid: false` is Jekyll 4 only).
+_LIQUID_BRACES = str.maketrans({"{": "&#123;", "}": "&#125;"})
+# Markdown punctuation that could turn link text into markup or end it early
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]])")
+
+
+def _without_liquid(html_text: str) -> str:
+    return html_text.translate(_LIQUID_BRACES)
+
+
 def _markdown_link_text(text: str) -> str:
-    return re.sub(r"([\\\[\]])", r"\\\1", text)
+    """The title as inert link text: HTML-escaped, Markdown punctuation backslashed, no Liquid."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", html_lib.escape(text, quote=False))
+    return _without_liquid(escaped)
+
+
+def _markdown_link_target(url: str) -> str:
+    """An http(s) URL as a Markdown link target: characters that could end it or start markup are
+    percent-encoded (validation already refused every other scheme)."""
+    return quote(url, safe="/:?#@!$&'*+,;=%-._~[]")
 
 
 def write_jekyll(rows: Iterable[Mapping], directory: Path) -> int:
@@ -354,8 +366,14 @@ def write_jekyll(rows: Iterable[Mapping], directory: Path) -> int:
 
 @contextmanager
 def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path` that replaces it only when the block succeeds."""
-    tmp = path.with_name(f".{path.name}.partial")
+    """A new temporary file beside `path` that replaces it only when the block succeeds.
+
+    The file is created exclusively (O_EXCL, never through a symlink someone planted) with a
+    random name inside the output folder, and the rename replaces `path` itself, not what a
+    symlink at `path` points to."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -393,10 +411,3 @@ def write_stream(rows: Iterable[Mapping], fmt: str, out: IO[str]) -> int:
     if fmt == "csv":
         return write_csv(rows, out)
     raise ValueError(f"--format {fmt} is not a line format")
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)

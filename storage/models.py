@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.0 typed models of the archive.
+"""SQLAlchemy 2.0 typed models of the archive: one `…Row` class per table (the normalized article
+itself is newsarchive.article.Article).
 
 The article's own time strings are stored exactly as given (`published_at`, `updated_at`);
 `published_utc` is the same instant as an indexed UTC timestamp for filtering and ordering.
@@ -31,6 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from newsarchive.article import FIELDS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -40,6 +43,16 @@ NAMING_CONVENTION = {
 }
 
 RUN_STATUSES = ("running", "succeeded", "failed")
+# how a version's content came: fetched by a crawl, loaded from a file, or re-extracted from its
+# capture by `newsarchive reparse` (a correction of the extraction, not an edit by the site)
+ORIGINS = ("crawl", "import", "reparse")
+# why a kept page did not become a version (see storage.regressions)
+CAPTURE_PROBLEMS = ("extraction_failed", "regression")
+
+
+def _longest(name: str) -> int:
+    """A column's width is its field's maximum length in the article core's table."""
+    return next(spec.max_length for spec in FIELDS if spec.name == name)
 
 
 class UTCDateTime(TypeDecorator):
@@ -86,7 +99,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Source(Base):
+class SourceRow(Base):
     __tablename__ = "sources"
 
     name: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -95,12 +108,13 @@ class Source(Base):
 
 
 class ArticleContent:
-    """The normalized article's fields other than its key: what a version keeps whole."""
+    """The normalized article's fields other than its key (newsarchive.article.CONTENT_FIELDS),
+    and their hash: what a version keeps whole."""
 
     url: Mapped[str] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text)
-    published_at: Mapped[str] = mapped_column(String(40))
-    updated_at: Mapped[str | None] = mapped_column(String(40))
+    published_at: Mapped[str] = mapped_column(String(_longest("published_at")))
+    updated_at: Mapped[str | None] = mapped_column(String(_longest("updated_at")))
     category: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(JSONText)
     authors: Mapped[list[str]] = mapped_column(JSONText)
@@ -110,11 +124,15 @@ class ArticleContent:
     body: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
     images: Mapped[list[dict[str, Any]]] = mapped_column(JSONText)
-    language: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(_longest("language")))
     content_hash: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(16), server_default="crawl")  # one of ORIGINS
+    # the WARC record the content was extracted from, "FILE#OFFSET" (storage.captures); None when
+    # it came without one (`newsarchive import`, archives older than captures)
+    capture: Mapped[str | None] = mapped_column(Text)
 
 
-class Article(ArticleContent, Base):
+class ArticleRow(ArticleContent, Base):
     __tablename__ = "articles"
     __table_args__ = (
         UniqueConstraint("source", "source_id"),
@@ -124,8 +142,8 @@ class Article(ArticleContent, Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source: Mapped[str] = mapped_column(String(16), ForeignKey("sources.name"))
-    source_id: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(_longest("source")), ForeignKey("sources.name"))
+    source_id: Mapped[str] = mapped_column(String(_longest("source_id")))
     published_utc: Mapped[datetime] = mapped_column(UTCDateTime)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -137,7 +155,7 @@ class Article(ArticleContent, Base):
     source_lastmod: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class ArticleVersion(ArticleContent, Base):
+class ArticleVersionRow(ArticleContent, Base):
     """An earlier content of an article, kept whole, with the span of time it was seen."""
 
     __tablename__ = "article_versions"
@@ -150,7 +168,7 @@ class ArticleVersion(ArticleContent, Base):
     seen_until: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class ArticleSearch(Base):
+class ArticleSearchRow(Base):
     """Normalized search units of an article (see storage.search), one row per article."""
 
     __tablename__ = "article_search"
@@ -164,7 +182,7 @@ class ArticleSearch(Base):
     other_units: Mapped[str] = mapped_column(Text)
 
 
-class CrawlRun(Base):
+class CrawlRunRow(Base):
     __tablename__ = "crawl_runs"
     __table_args__ = (
         CheckConstraint(
@@ -190,3 +208,25 @@ class CrawlRun(Base):
     pages_fetched: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     stats: Mapped[dict[str, Any] | None] = mapped_column(JSONText)
+
+
+class FlaggedCaptureRow(Base):
+    """A kept page that did not become a version: its extraction failed (`reparse` tries it again)
+    or it would have replaced the archived text with a regression (storage.regressions)."""
+
+    __tablename__ = "flagged_captures"
+    __table_args__ = (
+        CheckConstraint("problem IN ('extraction_failed', 'regression')", name="problem"),
+        UniqueConstraint("capture", "problem"),
+        Index("ix_flagged_captures_source_seen_at", "source", "seen_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(_longest("source")))
+    source_id: Mapped[str] = mapped_column(String(_longest("source_id")))
+    url: Mapped[str] = mapped_column(Text)
+    capture: Mapped[str] = mapped_column(Text)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    problem: Mapped[str] = mapped_column(String(32))  # one of CAPTURE_PROBLEMS
+    reason: Mapped[str] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # archived by a later reparse

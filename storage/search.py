@@ -34,19 +34,21 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import (ARRAY, BigInteger, ColumnElement, Connection, Integer, Select, Text, bindparam,
                         column, func, literal, or_, select, table, text)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
-from crawler.items import SOURCES
+from newsarchive.article import SOURCES, TAIPEI
 from storage.errors import ArchiveError
-from storage.models import Article, ArticleSearch, dump_json
+from storage.models import ArticleRow, ArticleSearchRow, dump_json
 
-TAIPEI = timezone(timedelta(hours=8))
 TITLE_WEIGHT = 5
+# Longest query searched: its cost grows with its length (a phrase of many common characters
+# on SQLite); news searches are a few words.
+MAX_QUERY_CHARS = 200  # the web interface refuses longer ones too (newsarchive/web/app.py)
 RELEVANCE_CANDIDATES = 200
 MAX_INDEX_TOKENS = 16  # PostgreSQL: tokens looked up in the GIN index; the rest is verified
 MAX_SQL_TERMS = 100  # PostgreSQL: terms verified in SQL; more (absurd queries) in Python
@@ -56,8 +58,8 @@ KEY_ID_BITS = 24  # search_key = published second << 24 | low 24 bits of the art
 # between fields in a unit string: a token no query can contain (it is not a letter or digit)
 FIELD_SEPARATOR = "\ue000"
 
-ARTICLES = Article.__table__
-SEARCH = ArticleSearch.__table__
+ARTICLES = ArticleRow.__table__
+SEARCH = ArticleSearchRow.__table__
 FTS = table("article_fts", column("rowid", BigInteger))  # SQLite only, made by the migration
 
 
@@ -120,6 +122,12 @@ def units(value: str | None) -> list[str]:
     in_bmp = len(value.encode("utf-16-le", "surrogatepass")) == 2 * len(value)
     table = _bmp_table() if in_bmp else _ANY_CHAR_TABLE
     return value.translate(table).split()
+
+
+def units_of_char(char: str) -> str:
+    """What the tokenizer makes of one character (units between spaces), for locating matches."""
+    code = ord(char)
+    return _bmp_table().get(code, char) if code < 0x10000 else _ANY_CHAR_TABLE[code]
 
 
 def _is_cjk(unit: str) -> bool:
@@ -216,7 +224,10 @@ class Term:
 
 
 def parse_query(query: str) -> list[Term]:
-    """Terms of a query: whitespace-separated words; a double-quoted part is one term."""
+    """Terms of a query: whitespace-separated words; a double-quoted part is one term.
+    ArchiveError for a query over MAX_QUERY_CHARS (a search's cost grows with its length)."""
+    if query and len(query) > MAX_QUERY_CHARS:
+        raise ArchiveError(f"the query is {len(query)} characters long; at most {MAX_QUERY_CHARS} are allowed")
     terms: list[Term] = []
     for index, part in enumerate((query or "").split('"')):
         pieces = [part] if index % 2 else part.split()
@@ -473,6 +484,39 @@ def _search_verified_in_python(conn, matching: Select, terms, in_python, limit, 
     return [row.id for row in hits[:limit]]
 
 
+def count_matches(conn: Connection, query: str, filters: ArticleFilter | None = None) -> int:
+    """How many articles match, exactly: the same number on both backends, since every match
+    is proven (FTS5 phrases on SQLite; the GIN index plus strpos on PostgreSQL)."""
+    terms = parse_query(query)
+    if not terms:
+        return 0
+    conditions = filter_conditions(filters)
+    if conn.dialect.name == "sqlite":
+        match = text("article_fts MATCH :fts").bindparams(fts=_fts_match(terms))
+        if not conditions:  # one FTS5 row per article: no join needed
+            return conn.scalar(select(func.count()).select_from(FTS).where(match))
+        low, high = _key_range(filters)
+        stmt = (select(func.count())
+                .select_from(FTS.join(SEARCH, SEARCH.c.search_key == FTS.c.rowid)
+                             .join(ARTICLES, ARTICLES.c.id == SEARCH.c.article_id))
+                .where(match, *conditions))
+        if low is not None:
+            stmt = stmt.where(FTS.c.rowid >= low)
+        if high is not None:
+            stmt = stmt.where(FTS.c.rowid < high)
+        return conn.scalar(stmt)
+    indexed, verified, in_python = _postgresql_conditions(terms)
+    matching = select(SEARCH.c.article_id).where(indexed, *verified)
+    if conditions:
+        matching = matching.join(ARTICLES, ARTICLES.c.id == SEARCH.c.article_id).where(*conditions)
+    if not in_python:
+        return conn.scalar(select(func.count()).select_from(matching.subquery()))
+    rows = conn.execute(select(SEARCH.c.title_units, SEARCH.c.other_units)
+                        .where(SEARCH.c.article_id.in_(matching.scalar_subquery())))
+    return sum(all(t.phrase in row.title_units or t.phrase in row.other_units for t in in_python)
+               for row in rows)
+
+
 # --- index maintenance (same transaction as the article write) --------------------------------
 
 def _search_rows(documents: dict[int, SearchDocument], with_tokens: bool) -> list[dict]:
@@ -516,6 +560,13 @@ def index_new(conn: Connection, documents: dict[int, SearchDocument]) -> None:
         return
     conn.execute(SEARCH.insert(), _search_rows(documents, False))
     _sqlite_fts(conn, "", list(documents))
+
+
+def unindex(conn: Connection, article_ids: list[int]) -> None:
+    """Before articles are deleted: SQLite's external-content FTS5 rows are not removed by the
+    cascade that removes their article_search rows (PostgreSQL keeps nothing else)."""
+    if conn.dialect.name != "postgresql":
+        _sqlite_fts(conn, "delete", article_ids)
 
 
 def index_replace(conn: Connection, documents: dict[int, SearchDocument]) -> None:

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,8 +20,10 @@ import yaml
 from sqlalchemy import text
 from click.testing import CliRunner
 
+from newsarchive.article.cleaning import clean_article
 from newsarchive.cli import cli
-from tests.test_exchange import SEEDS, make_article
+from tests.conftest import make_article
+from tests.test_exchange import SEEDS
 
 SEEN_FIELDS = ("first_seen_at", "last_seen_at")
 
@@ -44,29 +47,28 @@ def without_seen_times(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in SEEN_FIELDS} for r in records]
 
 
-def articles() -> list[dict]:
-    """Three CNA articles and one ETtoday article, each with its own words to search for."""
-    return [
-        make_article(1),
-        make_article(2, title="泰國總理賽塔訪問曼谷市場", category="國際", location="曼谷", tags=["泰國"],
-                     authors=["呂欣憓"], description="泰國總理視察市場。", images=[],
-                     body="（中央社記者呂欣憓曼谷2日電）泰國總理今天到市場視察。\n\n他說經濟將好轉。",
-                     published_at="2023-09-02T10:00:00+08:00"),
-        make_article(3, title="颱風海葵逼近", category="生活", location="台北", tags=["颱風"],
-                     authors=["汪淑芬"], description=None, images=[],
-                     body="（中央社記者汪淑芬台北3日電）中央氣象署發布海上颱風警報。",
-                     published_at="2023-09-03T08:00:00+08:00"),
-        make_article(source="ettoday", source_id="2575420", url="https://www.ettoday.net/news/20230904/2575420.htm",
-                     title="快訊／侯友宜將有「重大宣布」！　她喊：大家拭目以待", category="政治",
-                     tags=["侯友宜"], authors=["曾羿翔"], editors=[], location="新北", description=None,
-                     images=[], published_at="2023-09-04T23:47:00+08:00",
-                     body="記者曾羿翔／綜合報導\n\n新北市長侯友宜4日深夜表示將有重大宣布。"),
-    ]
+# Three CNA articles and one ETtoday article, each with its own words to search for, as cleaned.
+ARTICLES = tuple(clean_article(article) for article in (
+    make_article(1),
+    make_article(2, title="泰國總理賽塔訪問曼谷市場", category="國際", location="曼谷", tags=["泰國"],
+                 authors=["呂欣憓"], description="泰國總理視察市場。", images=[],
+                 body="（中央社記者呂欣憓曼谷2日電）泰國總理今天到市場視察。\n\n他說經濟將好轉。",
+                 published_at="2023-09-02T10:00:00+08:00"),
+    make_article(3, title="颱風海葵逼近", category="生活", location="台北", tags=["颱風"],
+                 authors=["汪淑芬"], description=None, images=[],
+                 body="（中央社記者汪淑芬台北3日電）中央氣象署發布海上颱風警報。",
+                 published_at="2023-09-03T08:00:00+08:00"),
+    make_article(source="ettoday", source_id="2575420", url="https://www.ettoday.net/news/20230904/2575420.htm",
+                 title="快訊／侯友宜將有「重大宣布」！　她喊：大家拭目以待", category="政治",
+                 tags=["侯友宜"], authors=["曾羿翔"], editors=[], location="新北", description=None,
+                 images=[], published_at="2023-09-04T23:47:00+08:00",
+                 body="記者曾羿翔／綜合報導\n\n新北市長侯友宜4日深夜表示將有重大宣布。"),
+))
 
 
 @pytest.fixture
 def loaded(db_url, tmp_path) -> str:
-    result = run(db_url, "import", jsonl(tmp_path / "articles.jsonl", articles()))
+    result = run(db_url, "import", jsonl(tmp_path / "articles.jsonl", ARTICLES))
     assert result.exit_code == 0, result.output
     assert result.stdout == "imported 4: new 4, updated 0, unchanged 0\n"
     assert result.stderr == ""  # no progress when stderr is not a terminal
@@ -78,7 +80,7 @@ def loaded(db_url, tmp_path) -> str:
 
 def test_importing_twice_changes_nothing(loaded, tmp_path):
     before = exported(loaded)
-    result = run(loaded, "import", jsonl(tmp_path / "again.jsonl", articles()))
+    result = run(loaded, "import", jsonl(tmp_path / "again.jsonl", ARTICLES))
     assert result.stdout == "imported 4: new 0, updated 0, unchanged 4\n"
     after = exported(loaded)
     assert without_seen_times(after) == without_seen_times(before)
@@ -87,14 +89,14 @@ def test_importing_twice_changes_nothing(loaded, tmp_path):
 
 
 def test_import_reads_stdin(db_url):
-    lines = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles()[:2])
+    lines = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in ARTICLES[:2])
     result = run(db_url, "import", "-", input=lines.encode())
     assert result.stdout == "imported 2: new 2, updated 0, unchanged 0\n"
     assert len(exported(db_url)) == 2
 
 
 def test_changed_article_becomes_version_2_and_show_versions_names_the_changes(loaded, tmp_path):
-    original = articles()[0]
+    original = ARTICLES[0]
     added = "市府表示，明年將再擴大辦理。"
     changed = {**original, "title": original["title"] + "（更新）", "body": original["body"] + "\n\n" + added}
     result = run(loaded, "import", jsonl(tmp_path / "changed.jsonl", [changed]))
@@ -129,7 +131,7 @@ def test_show_prints_a_readable_article(loaded):
     result = run(loaded, "show", "cna:202309150101")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == articles()[0]["title"]
+    assert lines[0] == ARTICLES[0]["title"]
     assert any(re.fullmatch(r"authors\s+林巧璉", line) for line in lines)
     assert any(re.fullmatch(r"version\s+1", line) for line in lines)
     assert result.stdout.rstrip().endswith("數位轉型是產業永續發展無法避免的課題。")
@@ -177,15 +179,17 @@ def test_search_filters_and_newest_order(loaded):
 
 
 def test_search_table_is_aligned_for_cjk(loaded):
-    from newsarchive.cli import display_width
+    from newsarchive.cli.render import display_width
 
     result = run(loaded, "search", "中央社")
-    header, rule, *rows = result.stdout.splitlines()
+    total, header, rule, *lines = result.stdout.splitlines()
+    assert total == "3 matching articles"
+    rows = [line for line in lines if not line.startswith("    ")]  # each row's snippet is indented below it
     assert header.split() == ["ID", "PUBLISHED", "CATEGORY", "TITLE"]
     assert len(rows) == 3 and rows[0].startswith("cna:")
     title_column = display_width(header[:header.index("TITLE")])
     for row in rows:
-        title = next(a["title"] for a in articles() if row.startswith(f"cna:{a['source_id']}"))
+        title = next(a["title"] for a in ARTICLES if row.startswith(f"cna:{a['source_id']}"))
         assert display_width(row[:row.index(title)]) == title_column
 
 
@@ -216,19 +220,22 @@ def test_jsonl_round_trip_into_a_fresh_archive_is_lossless(loaded, tmp_path):
 def test_export_records_carry_interface_and_archive_fields(loaded):
     records = exported(loaded)
     assert {(r["source"], r["source_id"]) for r in records} == {
-        (a["source"], a["source_id"]) for a in articles()}
+        (a["source"], a["source_id"]) for a in ARTICLES}
     for record in records:
-        original = next(a for a in articles() if a["source_id"] == record["source_id"])
+        original = next(a for a in ARTICLES if a["source_id"] == record["source_id"])
         assert {k: record[k] for k in original} == original
         assert record["version"] == 1 and re.fullmatch(r"[0-9a-f]{16,}", record["content_hash"])
 
 
 def test_csv_and_parquet_read_back_to_the_jsonl_records(loaded, tmp_path):
     records = exported(loaded)
-    assert pq.read_table(run_export(loaded, tmp_path / "a.parquet", "parquet")).to_pylist() == records
+    times = ("published_at", "updated_at", "first_seen_at", "last_seen_at")  # parquet: aware timestamps
+    assert pq.read_table(run_export(loaded, tmp_path / "a.parquet", "parquet")).to_pylist() == [
+        {k: datetime.fromisoformat(v) if k in times and v else v for k, v in r.items()} for r in records]
 
     result = run(loaded, "export", "--format", "csv")
-    rows = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    assert result.stdout.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(result.stdout.removeprefix("\ufeff"), newline="")))
     for row in rows:
         for name in ("tags", "authors", "editors", "images"):
             row[name] = json.loads(row[name])
@@ -284,7 +291,7 @@ def test_parquet_needs_an_output(loaded):
 def test_bad_import_line_is_one_error_and_nothing_is_written(loaded, tmp_path, bad_line, message):
     before = run(loaded, "export").stdout
     new_good = make_article(8)
-    changed = {**articles()[0], "title": "改過的標題"}
+    changed = {**ARTICLES[0], "title": "改過的標題"}
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(new_good, ensure_ascii=False) + "\n" + json.dumps(changed, ensure_ascii=False)
                     + "\n" + bad_line + "\n", encoding="utf-8")
@@ -329,11 +336,11 @@ def test_runs_lists_crawl_history(db_url):
     from storage.archive import Archive
 
     archive = Archive.open(db_url)
-    ok = archive.start_run("cna", {"since": "2023-09-01"})
-    archive.finish_run(ok, status="succeeded", articles_new=3, articles_updated=1, articles_unchanged=2,
+    ok = archive.runs.start("cna", {"since": "2023-09-01"})
+    archive.runs.finish(ok, status="succeeded", articles_new=3, articles_updated=1, articles_unchanged=2,
                        requests=12, pages_fetched=9)
-    bad = archive.start_run("ettoday")
-    archive.finish_run(bad, status="failed", items_dropped=4, error="robots.txt unreachable")
+    bad = archive.runs.start("ettoday")
+    archive.runs.finish(bad, status="failed", items_dropped=4, error="robots.txt unreachable")
     archive.close()
 
     result = run(db_url, "runs", "--json")
@@ -358,9 +365,9 @@ def test_runs_shows_a_running_run_whose_process_is_gone(db_url):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     with Archive.open(db_url) as archive:
-        killed = archive.start_run("cna", pid=dead.pid)  # a crawl killed by SIGKILL
-        live = archive.start_run("ettoday", pid=os.getpid())
-        remote = archive.start_run("cna", pid=dead.pid)
+        killed = archive.runs.start("cna", pid=dead.pid)  # a crawl killed by SIGKILL
+        live = archive.runs.start("ettoday", pid=os.getpid())
+        remote = archive.runs.start("cna", pid=dead.pid)
         with archive.engine.begin() as conn:  # recorded by a crawl on another machine
             conn.execute(text("UPDATE crawl_runs SET host = 'elsewhere' WHERE id = :id"), {"id": remote})
     rows = {int(line.split()[0]): line for line in run(db_url, "runs").stdout.splitlines()[2:]}
@@ -375,7 +382,7 @@ def test_stats_counts_per_source_and_day_and_last_crawls(loaded):
     from storage.archive import Archive
 
     archive = Archive.open(loaded)
-    archive.finish_run(archive.start_run("cna"), status="succeeded", articles_new=3)
+    archive.runs.finish(archive.runs.start("cna"), status="succeeded", articles_new=3)
     archive.close()
     result = run(loaded, "stats")
     assert result.exit_code == 0, result.output
@@ -389,8 +396,8 @@ def test_stats_counts_per_source_and_day_and_last_crawls(loaded):
 def test_db_upgrade_creates_the_schema(db_url):
     result = run(db_url, "db", "upgrade")
     assert result.exit_code == 0
-    assert re.fullmatch(r"archive schema is at revision \S+ \(latest\)\n", result.stdout)
-    assert run(db_url, "db", "upgrade").stdout == result.stdout
+    revision = re.fullmatch(r"archive schema created at revision (\S+) \(latest\)\n", result.stdout)[1]
+    assert run(db_url, "db", "upgrade").stdout == f"archive schema is at revision {revision} (latest)\n"
     assert run(db_url, "runs").stdout == "no crawl runs yet\n"
 
 
@@ -400,11 +407,11 @@ def test_installed_command_imports_and_exports(tmp_path):
     assert command, "the newsarchive console script is not installed in this environment"
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
     env.pop("NEWSARCHIVE_DATABASE_URL", None)  # the documented default file is used
-    source = jsonl(tmp_path / "in.jsonl", articles())
+    source = jsonl(tmp_path / "in.jsonl", ARTICLES)
     done = subprocess.run([command, "import", str(source)], capture_output=True, env=env, timeout=120)
     assert (done.returncode, done.stdout, done.stderr) == (0, b"imported 4: new 4, updated 0, unchanged 0\n", b"")
     assert (tmp_path / "data" / "newsarchive" / "archive.sqlite3").is_file()
     out = subprocess.run([command, "export", "--source", "ettoday"], capture_output=True, env=env, timeout=120)
-    assert json.loads(out.stdout.decode("utf-8"))["title"] == articles()[3]["title"]
+    assert json.loads(out.stdout.decode("utf-8"))["title"] == ARTICLES[3]["title"]
     bad = subprocess.run([command, "search", "高雄", "--since", "2023/09/01"], capture_output=True, env=env, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and b"Traceback" not in bad.stderr

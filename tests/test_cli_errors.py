@@ -18,7 +18,7 @@ def broken_archive(monkeypatch):
     def fail(url=None):
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(Archive, "open", classmethod(lambda cls, url=None: fail(url)))
+    monkeypatch.setattr(Archive, "open", classmethod(lambda cls, url=None, **options: fail(url)))
 
 
 def test_an_unexpected_error_is_one_line_without_traceback(broken_archive, sqlite_url):

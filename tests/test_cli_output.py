@@ -1,7 +1,7 @@
 """The CLI's human output helpers: CJK-aware widths and tables, truncation, version diffs."""
 from __future__ import annotations
 
-from newsarchive.cli import body_diff, changed_fields, display_width, render_table, truncate
+from newsarchive.cli.render import body_diff, changed_fields, display_width, render_table, truncate
 
 
 def test_wide_characters_take_two_columns_and_combining_marks_none():

@@ -58,7 +58,7 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 def last_run(db_url: str, spider: str) -> dict:
     with Archive.open(db_url) as archive:
-        return archive.list_runs(limit=1, spider=spider)[0]
+        return archive.runs.recent(limit=1, spider=spider)[0]
 
 
 def article_paths(replica: Replica, status: int | None = None) -> list[str]:
@@ -213,6 +213,9 @@ def test_urls_mode_fetches_exactly_the_given_articles_in_any_url_form(replica, s
     ok(crawl("ettoday", sqlite_url, replica, "urls=" + ",".join(forms)))
     assert_archived_exactly(sqlite_url, ett)
     assert {r.host for r in replica.requests if r.status == 301} == {"star.ettoday.net", "sports.ettoday.net"}
+    # robots.txt once per host, redirect targets included
+    robots = Counter(r.host for r in replica.requests if r.path == "/robots.txt")
+    assert set(robots) == {r.host for r in replica.requests} and set(robots.values()) == {1}, robots
     stats = last_run(sqlite_url, "ettoday")["stats"]
     assert stats["newsarchive/gone"] == 1
     assert [r.status for r in replica.requests if r.path == "/news/20200101/1.htm"] == [410]  # not retried
@@ -273,4 +276,4 @@ def test_a_malformed_host_map_stops_the_crawl_before_any_request(host_map, messa
     assert len(errors) == 1 and errors[0].startswith(f"scrapy crawl: error: {message}")
     assert replica.requests == []
     with Archive.open(sqlite_url) as archive:
-        assert archive.list_runs() == []
+        assert archive.runs.recent() == []

@@ -11,11 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawler.extract import NotAnArticle, extract_article, identify
+from crawler.extract import NotAnArticle, extract_article
+from newsarchive.article import SITES, identify
 from crawler.extract import cna
-from crawler.extract.common import render_body_html
+from newsarchive.article import render_body_html
 from crawler.extract.places import PLACES, place_suffixes
-from crawler.items import Image
+from newsarchive.article import Image
 
 PAGES = Path(__file__).parent / "fixtures" / "pages" / "cna"
 OTHER_SITE = Path(__file__).parent / "fixtures" / "pages" / "ettoday"
@@ -365,7 +366,8 @@ def test_visible_time_is_the_fallback_when_structured_times_are_missing():
      "https://www.cna.com.tw/news/acn/201308130087.aspx"),
     ("www.cna.com.tw/news/aall/202511195001.aspx", "202511195001",
      "https://www.cna.com.tw/news/aall/202511195001.aspx"),
-    ("https://www.cna.com.tw/topic/newsworld/138/202005150005.aspx", "202005150005", None),
+    ("https://www.cna.com.tw/topic/newsworld/138/202005150005.aspx", "202005150005",
+     "https://www.cna.com.tw/topic/newsworld/138/202005150005.aspx"),  # one canonical rule: total
     ("https://www.cna.com.tw/topic/newstopic/4210.aspx", None, None),
     ("https://www.cna.com.tw/list/aall.aspx", None, None),
     ("https://www.cna.com.tw/news/aipl/20230823017.aspx", None, None),  # 11 digits
@@ -377,8 +379,8 @@ def test_visible_time_is_the_fallback_when_structured_times_are_missing():
     ("", None, None),
 ])
 def test_article_id_and_canonical_url(url, source_id, canonical):
-    assert cna.article_id(url) == source_id
-    assert cna.canonical_url(url) == canonical
+    assert SITES["cna"].article_id(url) == source_id
+    assert SITES["cna"].canonical_url(url) == canonical
 
 
 # --- not articles ---------------------------------------------------------------------------

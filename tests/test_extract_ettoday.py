@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawler.extract import NotAnArticle, common, ettoday, extract_article
-from crawler.items import Image
+from crawler.extract import NotAnArticle, ettoday, extract_article
+from newsarchive.article import SITES, render_body_html
+from newsarchive.article import Image
 from tests.fixtures import make_seed_pages
 
 PAGES = Path(__file__).parent / "fixtures" / "pages" / "ettoday"
@@ -37,7 +38,7 @@ def paragraphs(article) -> list[str]:
 def assert_clean_body(article) -> None:
     for junk in NEVER_IN_BODY:
         assert junk not in article.body, junk
-    assert article.body_html == common.render_body_html(paragraphs(article), article.images)
+    assert article.body_html == render_body_html(paragraphs(article), article.images)
     assert "<script" not in article.body_html
     assert all(image.url.startswith("https://") for image in article.images)
 
@@ -478,7 +479,7 @@ ARTICLE_URLS = [
     ("https://travel.ettoday.net/article/2575003.htm?from=fb_et_travel", "2575003",
      "https://travel.ettoday.net/article/2575003.htm"),
     ("https://game.ettoday.net/article/2575004.htm", "2575004", "https://game.ettoday.net/article/2575004.htm"),
-    ("https://www.ettoday.net/amp/amp_news.php7?news_id=2575420", "2575420", None),
+    ("https://www.ettoday.net/amp/amp_news.php7?news_id=2575420", "2575420", "https://star.ettoday.net/news/2575420"),  # the AMP form lacks the date
 ]
 NOT_ARTICLE_URLS = [
     "https://www.ettoday.net/news/focus/政治/",
@@ -499,14 +500,14 @@ NOT_ARTICLE_URLS = [
 
 @pytest.mark.parametrize(("url", "source_id", "canonical"), ARTICLE_URLS)
 def test_article_url_forms(url, source_id, canonical):
-    assert ettoday.article_id(url) == source_id
-    assert ettoday.canonical_url(url) == canonical
+    assert SITES["ettoday"].article_id(url) == source_id
+    assert SITES["ettoday"].canonical_url(url) == canonical
 
 
 @pytest.mark.parametrize("url", NOT_ARTICLE_URLS)
 def test_urls_that_are_not_articles(url):
-    assert ettoday.article_id(url) is None
-    assert ettoday.canonical_url(url) is None
+    assert SITES["ettoday"].article_id(url) is None
+    assert SITES["ettoday"].canonical_url(url) is None
 
 
 # ---------------------------------------------------------------------------- not articles

@@ -7,7 +7,7 @@ import pytest
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
-from crawler.items import Article, Image
+from newsarchive.article import Article, Image
 from crawler.pipelines import CleaningPipeline, DedupePipeline, ValidationPipeline
 
 CNA_URL = "https://www.cna.com.tw/news/ahel/202308230179.aspx"
@@ -150,7 +150,7 @@ def test_dedupe_keeps_the_category_segment_the_page_gave(crawler):
 
 
 def test_an_item_whose_id_disagrees_with_its_url_is_dropped(crawler):
-    pipeline = DedupePipeline.from_crawler(crawler)
+    pipeline = ValidationPipeline.from_crawler(crawler)  # the article core's one validation
     with pytest.raises(DropItem, match="id_mismatch"):
         pipeline.process_item(cna_article(source_id="202308230192"))
     with pytest.raises(DropItem, match="bad_url"):

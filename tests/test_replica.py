@@ -523,7 +523,9 @@ def test_command_line_prints_the_host_map_first_and_stops_on_sigterm():
     process = subprocess.Popen([sys.executable, "-m", "tests.replica", "--port", "0", "--articles", "3"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        match = re.fullmatch(r"NEWSARCHIVE_HOST_MAP='(.*)'\n", process.stdout.readline())
+        match = re.fullmatch(r"export NEWSARCHIVE_HOST_MAP='(.*)'\n", process.stdout.readline())
+        assert re.fullmatch(r"export NEWSARCHIVE_DATABASE_URL=sqlite:///\S+/replica/archive\.sqlite3\n",
+                            process.stdout.readline())
         host_map = json.loads(match.group(1))
         origin = host_map["www.cna.com.tw"]
         assert set(host_map.values()) == {origin} and "feeds.feedburner.com" in host_map

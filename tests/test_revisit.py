@@ -1,13 +1,15 @@
 """The revisit policy: when an archived article is fetched again."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from scrapy.utils.test import get_crawler
 
-from crawler.revisit import RevisitPolicy, RevisitSettingError, Visit, conditional_headers, parse_duration
+from crawler.revisit import RevisitPolicy, Visit, conditional_headers
+from newsarchive.article.times import DurationError, parse_duration
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 TPE = timezone(timedelta(hours=8))
@@ -31,22 +33,19 @@ class FakeArchive:
     def __init__(self, states: dict[str, State]):
         self.states = states
         self.queries: list[list[str]] = []
-        self.closed = False
 
-    def crawl_states(self, source, source_ids):
+    async def crawl_states(self, source, source_ids):
         ids = list(source_ids)
         self.queries.append(ids)
+        await asyncio.sleep(0)  # like the real lookup in a thread: other callbacks run meanwhile
         return {i: self.states[i] for i in ids if i in self.states}
-
-    def close(self):
-        self.closed = True
 
 
 def policy(archive=None, window="48h", interval="1h") -> RevisitPolicy:
     return RevisitPolicy(
         window=parse_duration(window),
         interval=parse_duration(interval),
-        archive_factory=lambda: archive or FakeArchive({}),
+        crawl_states=(archive or FakeArchive({})).crawl_states,
         clock=lambda: NOW,
     )
 
@@ -127,7 +126,7 @@ def test_defaults_are_48h_and_1h():
 
 def test_bad_setting_is_a_one_line_error():
     crawler = get_crawler(settings_dict={"NEWSARCHIVE_REVISIT_WINDOW": "two days"})
-    with pytest.raises(RevisitSettingError, match="NEWSARCHIVE_REVISIT_WINDOW must be a number"):
+    with pytest.raises(DurationError, match="NEWSARCHIVE_REVISIT_WINDOW must be a number"):
         RevisitPolicy.from_crawler(crawler)
 
 
@@ -141,14 +140,14 @@ def test_parse_duration(value, seconds):
 
 @pytest.mark.parametrize("value", ["", "h", "-1h", "1w", "1 hour"])
 def test_parse_duration_rejects(value):
-    with pytest.raises(RevisitSettingError):
+    with pytest.raises(DurationError):
         parse_duration(value)
 
 
 def test_plan_asks_the_archive_once_per_batch_and_decides_each():
     archive = FakeArchive({"a": State(**OLD), "b": State(**YOUNG)})
     revisit = policy(archive)
-    plan = revisit.plan("cna", {"a": None, "b": None, "c": None, "d": hours_ago(1)})
+    plan = asyncio.run(revisit.plan("cna", {"a": None, "b": None, "c": None, "d": hours_ago(1)}))
     assert archive.queries == [["a", "b", "c", "d"]]
     assert {k: (v.fetch, v.reason) for k, v in plan.items()} == {
         "a": (False, "archived"),
@@ -159,21 +158,10 @@ def test_plan_asks_the_archive_once_per_batch_and_decides_each():
     assert plan["a"].state is archive.states["a"]
 
 
-def test_empty_plan_does_not_open_the_archive():
-    opened = []
-    revisit = RevisitPolicy(
-        window=timedelta(hours=48), interval=timedelta(hours=1), archive_factory=lambda: opened.append(1)
-    )
-    assert revisit.plan("cna", {}) == {}
-    assert opened == []
-
-
-def test_close_closes_the_archive_it_opened():
+def test_empty_plan_does_not_query_the_archive():
     archive = FakeArchive({})
-    revisit = policy(archive)
-    revisit.plan("cna", {"x": None})
-    revisit.close()
-    assert archive.closed
+    assert asyncio.run(policy(archive).plan("cna", {})) == {}
+    assert archive.queries == []
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,14 @@
 """RunRecorder: run records and extraction health, driven by signals on a test crawler."""
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
 from scrapy import Spider, signals
 from scrapy.utils.test import get_crawler
 
+from crawler.archive import CrawlArchive
 from crawler.commands.crawl import Command
 from crawler.runs import HealthRules, RunRecorder, judge_run
 from storage.archive import Archive
@@ -101,21 +103,36 @@ class LatestSpider(Spider):
 
 
 def recorder_for(db_url: str, **settings) -> tuple:
-    crawler = get_crawler(LatestSpider, {"NEWSARCHIVE_DATABASE_URL": db_url, **settings})
+    crawler = get_crawler(LatestSpider, {
+        "NEWSARCHIVE_DATABASE_URL": db_url,
+        "EXTENSIONS": {"crawler.archive.CrawlArchive": 100, "crawler.runs.RunRecorder": 500},
+        **settings,
+    })
     crawler.spider = LatestSpider()
-    return crawler, RunRecorder.from_crawler(crawler)
+    return crawler, crawler.get_extension(RunRecorder)
+
+
+def signal(crawler, signal, **kwargs) -> None:
+    """Send a signal as the engine does, awaiting its handlers."""
+    asyncio.run(crawler.signals.send_catch_log_async(signal, spider=crawler.spider, **kwargs))
+
+
+def open_run(crawler) -> None:
+    signal(crawler, signals.spider_opened)
 
 
 def close(crawler, reason: str = "finished") -> None:
-    crawler.signals.send_catch_log(signals.spider_closed, spider=crawler.spider, reason=reason)
+    """The end of a crawl: spider_closed, then engine_stopped closes the shared archive."""
+    signal(crawler, signals.spider_closed, reason=reason)
+    signal(crawler, signals.engine_stopped)
 
 
 def test_a_crawl_is_recorded_from_open_to_close(db_url):
     crawler, recorder = recorder_for(db_url, NEWSARCHIVE_SPIDER_ARGS={"since": "2023-08-01"})
-    crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
+    open_run(crawler)
     run_id = crawler.stats.get_value("newsarchive/run_id")
     with Archive.open(db_url) as archive:
-        running = archive.get_run(run_id)
+        running = archive.runs.get(run_id)
     assert running["status"] == "running" and running["spider"] == "cna"
     assert running["args"] == {"since": "2023-08-01"} and running["pid"] == os.getpid()
     for key, value in healthy(**{
@@ -125,7 +142,7 @@ def test_a_crawl_is_recorded_from_open_to_close(db_url):
         crawler.stats.set_value(key, value)
     close(crawler)
     with Archive.open(db_url) as archive:
-        run = archive.get_run(run_id)
+        run = archive.runs.get(run_id)
     assert run["status"] == "succeeded" and run["error"] is None
     assert (run["articles_new"], run["articles_updated"], run["articles_unchanged"]) == (12, 2, 4)
     assert (run["items_dropped"], run["requests"], run["pages_fetched"]) == (2, 25, 24)
@@ -135,11 +152,11 @@ def test_a_crawl_is_recorded_from_open_to_close(db_url):
 
 def test_a_failed_run_is_recorded_with_its_cause_and_logged_as_an_error(db_url, caplog):
     crawler, _ = recorder_for(db_url)
-    crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
+    open_run(crawler)
     crawler.stats.set_value("newsarchive/article_pages", 10)
     close(crawler)
     with Archive.open(db_url) as archive:
-        run = archive.get_run(crawler.stats.get_value("newsarchive/run_id"))
+        run = archive.runs.get(crawler.stats.get_value("newsarchive/run_id"))
     assert run["status"] == "failed"
     assert run["error"] == "extraction health: 0 of 10 article pages gave a valid article (0% < 80%)"
     assert any(r.levelname == "ERROR" and "FAILED" in r.getMessage() for r in caplog.records)
@@ -148,25 +165,38 @@ def test_a_failed_run_is_recorded_with_its_cause_and_logged_as_an_error(db_url, 
 
 def test_an_interrupted_crawl_is_recorded_failed(db_url):
     crawler, _ = recorder_for(db_url)
-    crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
+    open_run(crawler)
     close(crawler, reason="shutdown")
     with Archive.open(db_url) as archive:
-        run = archive.get_run(crawler.stats.get_value("newsarchive/run_id"))
+        run = archive.runs.get(crawler.stats.get_value("newsarchive/run_id"))
     assert (run["status"], run["error"]) == ("failed", "interrupted")
 
 
 def test_a_run_created_by_the_scheduler_is_adopted(db_url):
     with Archive.open(db_url) as archive:
-        run_id = archive.start_run("cna", {"since": "2023-08-01"}, pid=1)
+        run_id = archive.runs.start("cna", {"since": "2023-08-01"}, pid=1)
     crawler, _ = recorder_for(db_url, NEWSARCHIVE_RUN_ID=str(run_id))
-    crawler.signals.send_catch_log(signals.spider_opened, spider=crawler.spider)
+    open_run(crawler)
     assert crawler.stats.get_value("newsarchive/run_id") == run_id
     with Archive.open(db_url) as archive:  # the run now names the crawl, which outlives its scheduler
-        assert archive.get_run(run_id)["pid"] == os.getpid()
+        assert archive.runs.get(run_id)["pid"] == os.getpid()
     close(crawler)
     with Archive.open(db_url) as archive:
-        runs = archive.list_runs()
+        runs = archive.runs.recent()
     assert [(r["id"], r["status"]) for r in runs] == [(run_id, "succeeded")]
+
+
+def test_the_run_is_recorded_through_the_crawls_shared_archive(sqlite_url, monkeypatch):
+    crawler, _ = recorder_for(sqlite_url)
+    assert crawler.get_extension(CrawlArchive) is not None
+    real_open = Archive.open
+    opened = []
+    monkeypatch.setattr(Archive, "open", classmethod(lambda cls, url=None: opened.append(url)))
+    open_run(crawler)
+    close(crawler)
+    assert opened == []  # the recorder opened no archive of its own
+    with real_open(sqlite_url) as archive:
+        assert archive.runs.get(crawler.stats.get_value("newsarchive/run_id"))["status"] == "succeeded"
 
 
 @pytest.mark.parametrize(

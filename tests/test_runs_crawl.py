@@ -54,7 +54,7 @@ def snapshot(db_url: str) -> dict[str, tuple]:
 
 def runs(db_url: str) -> list[dict]:
     with Archive.open(db_url) as archive:
-        return archive.list_runs()
+        return archive.runs.recent()
 
 
 def test_broken_extraction_fails_the_run_exits_nonzero_and_leaves_the_archive_untouched(
@@ -125,7 +125,7 @@ def test_a_crawl_killed_mid_batch_leaves_whole_articles_and_the_next_run_complet
             assert article["content_hash"] == content_hash(article)
             expected = replica.expected("cna", article["source_id"])
             assert (article["title"], article["body"]) == (expected["title"], expected["body"])
-        killed = archive.list_runs()[0]
+        killed = archive.runs.recent()[0]
     assert killed["status"] == "running"  # the scheduler fails the runs of dead processes
 
     rerun = scrapy_crawl(env, "cna")

@@ -26,7 +26,7 @@ def started(code: str, *extra: str) -> subprocess.Popen:
 
 def test_stubborn_crawl_is_escalated_to_sigkill():
     crawl = Crawl(1, started(STUBBORN))
-    stop_crawls([crawl], "timeout: still running after 1s", grace=0.3, kill_grace=0.3)
+    stop_crawls([crawl], "timeout: still running after 1s", grace=0.1, kill_grace=0.1)
     assert crawl.process.returncode == -signal.SIGKILL
     assert crawl.stop_reason == "timeout: still running after 1s"
 
@@ -57,15 +57,15 @@ def test_stale_runs_of_dead_processes_are_failed_live_crawls_kept(db_url):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     with Archive.open(db_url) as archive:
-        crashed_service = archive.start_run("cna", pid=dead.pid)
-        manual_crawl = archive.start_run("ettoday", pid=live_crawl.pid)
-        unknown = archive.start_run("cna", pid=None)
-        reused_pid = archive.start_run("cna", pid=os.getppid())  # alive, but not a crawl
-        finished = archive.start_run("cna", pid=dead.pid)
-        archive.finish_run(finished, status="succeeded")
+        crashed_service = archive.runs.start("cna", pid=dead.pid)
+        manual_crawl = archive.runs.start("ettoday", pid=live_crawl.pid)
+        unknown = archive.runs.start("cna", pid=None)
+        reused_pid = archive.runs.start("cna", pid=os.getppid())  # alive, but not a crawl
+        finished = archive.runs.start("cna", pid=dead.pid)
+        archive.runs.finish(finished, status="succeeded")
         try:
             assert fail_stale_runs(archive) == 3
-            status = {run_id: archive.get_run(run_id) for run_id in
+            status = {run_id: archive.runs.get(run_id) for run_id in
                       (crashed_service, manual_crawl, unknown, reused_pid, finished)}
         finally:
             live_crawl.kill()

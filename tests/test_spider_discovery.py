@@ -8,10 +8,11 @@ from urllib.parse import parse_qs
 
 import pytest
 from scrapy import Request
+from scrapy.exceptions import DownloadTimeoutError
 from scrapy.http import HtmlResponse, TextResponse, XmlResponse
 from scrapy.utils.test import get_crawler
 
-from crawler.items import Article
+from newsarchive.article import Article
 from crawler.spiders.base import (
     PRIORITY_ARTICLE,
     PRIORITY_ROBOTS,
@@ -42,8 +43,16 @@ def make_spider(cls, states=None, settings=None, **args):
 
 
 def start(spider) -> list:
+    return drained(spider.start())
+
+
+def drained(outputs) -> list:
+    """Everything a callback gave: a list, a generator, or an async generator run to its end."""
+    if not hasattr(outputs, "__aiter__"):
+        return list(outputs)
+
     async def collect():
-        return [request async for request in spider.start()]
+        return [output async for output in outputs]
 
     return asyncio.run(collect())
 
@@ -60,15 +69,15 @@ def robots(spider, host: str, body: str | None = None) -> list:
         f"https://{host}/robots.txt", meta={"robots_host": host}, callback=spider.parse_robots
     )
     response = respond(request, body or "", 200 if body is not None else 404, cls=TextResponse)
-    return list(spider.parse_robots(response))
+    return drained(spider.parse_robots(response))
 
 
 def urls(outputs) -> list[str]:
-    return [r.url for r in outputs if isinstance(r, Request)]
+    return [r.url for r in drained(outputs) if isinstance(r, Request)]
 
 
 def articles(outputs) -> list[Request]:
-    return [r for r in outputs if isinstance(r, Request) and "article_key" in r.meta]
+    return [r for r in drained(outputs) if isinstance(r, Request) and "article_key" in r.meta]
 
 
 def stat(spider, key):
@@ -233,11 +242,12 @@ def test_unreachable_robots_txt_allows_the_ordinary_pages():
 
     class Failure:
         request = www
+        value = RuntimeError("503 Service Unavailable")  # not a connection failure: the host answers
 
         def getErrorMessage(self):
             return "503 Service Unavailable"
 
-    released = list(spider.robots_failed(Failure()))
+    released = drained(spider.robots_failed(Failure()))
     assert f"{CNA}/list/aall.aspx" in urls(released)
     assert not any("/cna2018api/" in u for u in urls(released))
     assert stat(spider, "discovery_failed") == 1
@@ -247,7 +257,7 @@ def test_a_robots_disallowed_article_is_never_scheduled():
     spider = make_spider(CnaSpider)
     robots(spider, "www.cna.com.tw", "User-agent: *\nDisallow: /news/aipl/\n")
     request = Request(f"{CNA}/list/aall.aspx")
-    out = list(spider.parse_list(respond(request, '<a href="/news/aipl/202308230001.aspx">x</a><a href="/news/ait/202308230002.aspx">y</a>')))
+    out = drained(spider.parse_list(respond(request, '<a href="/news/aipl/202308230001.aspx">x</a><a href="/news/ait/202308230002.aspx">y</a>')))
     assert urls(articles(out)) == [f"{CNA}/news/ait/202308230002.aspx"]
     assert stat(spider, "robots_disallowed") == 1
 
@@ -293,20 +303,47 @@ def test_an_id_seen_in_several_sources_is_requested_once_keeping_the_newest_last
     assert first[0].meta["source_lastmod"] == datetime(2023, 8, 23, 20, 0, tzinfo=TPE)
 
 
+def concurrently(*callbacks) -> list[list]:
+    """The outputs of callbacks run at once, as Scrapy runs them: one goes on while another awaits."""
+    async def collect(outputs):
+        return [output async for output in outputs]
+
+    async def run_all():
+        return await asyncio.gather(*(collect(outputs) for outputs in callbacks))
+
+    return asyncio.run(run_all())
+
+
 def test_interleaved_callbacks_do_not_request_an_id_twice():
-    # Scrapy consumes the output of concurrent callbacks interleaved
     spider = make_spider(CnaSpider)
     robots(spider, "www.cna.com.tw", CNA_ROBOTS)
     ids = ("202308230001", "202308230002")
-    first = spider.parse_sitemap(respond(
-        Request(f"{CNA}/a.xml"), sitemap(*((f"{CNA}/news/aipl/{i}.aspx", None) for i in ids)), cls=XmlResponse
-    ))
-    second = spider.parse_list(respond(
-        Request(f"{CNA}/list/aall.aspx"), "".join(f'<a href="/news/ahel/{i}.aspx">x</a>' for i in ids)
-    ))
-    started = [next(first)]
-    out = started + list(second) + list(first)
-    assert sorted(r.meta["article_key"][1] for r in articles(out)) == list(ids)
+    first, second = concurrently(
+        spider.parse_sitemap(respond(
+            Request(f"{CNA}/a.xml"), sitemap(*((f"{CNA}/news/aipl/{i}.aspx", None) for i in ids)), cls=XmlResponse
+        )),
+        spider.parse_list(respond(
+            Request(f"{CNA}/list/aall.aspx"), "".join(f'<a href="/news/ahel/{i}.aspx">x</a>' for i in ids)
+        )),
+    )
+    assert sorted(r.meta["article_key"][1] for r in articles(first + second)) == list(ids)
+    # the list page found both ids being decided for the sitemap: no second query
+    assert spider.archive.queries == [list(ids)]
+
+
+def test_a_newer_lastmod_found_while_an_id_is_being_decided_is_decided_again():
+    spider = make_spider(CnaSpider, {"202308230001": State(**OLD)})
+    robots(spider, "www.cna.com.tw", CNA_ROBOTS)
+    newer = (NOW - timedelta(hours=1)).isoformat()
+    url = f"{CNA}/news/aipl/202308230001.aspx"
+    first, second = concurrently(
+        spider.parse_sitemap(respond(Request(f"{CNA}/a.xml"), sitemap((url, None)), cls=XmlResponse)),
+        spider.parse_sitemap(respond(Request(f"{CNA}/b.xml"), sitemap((url, newer)), cls=XmlResponse)),
+    )
+    [request] = articles(first + second)
+    assert request.meta["revisit"] == "changed"
+    assert request.meta["source_lastmod"] == datetime.fromisoformat(newer)
+    assert len(spider.archive.queries) == 1
 
 
 def test_an_answered_article_is_not_requested_again_in_the_run():
@@ -314,7 +351,7 @@ def test_an_answered_article_is_not_requested_again_in_the_run():
     robots(spider, "www.cna.com.tw", CNA_ROBOTS)
     body = sitemap((f"{CNA}/news/ahel/202308230179.aspx", "2023-08-23T15:00:00+08:00"))
     [request] = articles(spider.parse_sitemap(respond(Request(f"{CNA}/a.xml"), body, cls=XmlResponse)))
-    list(spider.parse_article(respond(request, status=404)))
+    drained(spider.parse_article(respond(request, status=404)))
     newer = sitemap((f"{CNA}/news/ahel/202308230179.aspx", "2023-08-23T21:00:00+08:00"))
     assert articles(spider.parse_sitemap(respond(Request(f"{CNA}/b.xml"), newer, cls=XmlResponse))) == []
 
@@ -327,7 +364,7 @@ def test_a_sitemap_index_leads_to_its_sitemaps_on_the_same_host():
         f"<sitemap><loc>{CNA}/sitemap_fromRemote_aipl.xml</loc></sitemap>"
         "<sitemap><loc>https://elsewhere.example/sitemap.xml</loc></sitemap></sitemapindex>"
     )
-    out = list(spider.parse_sitemap(respond(Request(f"{CNA}/sitemapindex.xml"), body, cls=XmlResponse)))
+    out = drained(spider.parse_sitemap(respond(Request(f"{CNA}/sitemapindex.xml"), body, cls=XmlResponse)))
     assert urls(out) == [f"{CNA}/sitemap_fromRemote_aipl.xml"]
     assert out[0].callback == spider.parse_sitemap
 
@@ -381,7 +418,7 @@ def test_cna_list_page_reads_the_main_list_and_an_empty_one_is_fine():
       <div class="sideBar"><a href="/news/ait/202308190002.aspx">熱門</a></div>"""
     out = articles(spider.parse_list(respond(Request(f"{CNA}/list/aall.aspx"), html)))
     assert urls(out) == [f"{CNA}/news/aipl/202308230001.aspx"]
-    assert list(spider.parse_list(respond(Request(f"{CNA}/list/ait.aspx"), '<ul id="jsMainList"></ul>'))) == []
+    assert drained(spider.parse_list(respond(Request(f"{CNA}/list/ait.aspx"), '<ul id="jsMainList"></ul>'))) == []
     assert (stat(spider, "discovery_ok"), stat(spider, "discovery_failed")) == (2, None)
 
 
@@ -396,7 +433,7 @@ def test_cna_digest_serials_are_not_fetched():
 
 def test_a_list_page_without_articles_counts_as_failed_discovery():
     spider = make_spider(CnaSpider)
-    out = list(spider.parse_list(respond(Request(f"{CNA}/list/aall.aspx"), "<html><body>維護中</body></html>")))
+    out = drained(spider.parse_list(respond(Request(f"{CNA}/list/aall.aspx"), "<html><body>維護中</body></html>")))
     assert out == []
     assert stat(spider, "discovery_failed") == 1
     assert stat(spider, "discovery_ok") is None
@@ -404,8 +441,8 @@ def test_a_list_page_without_articles_counts_as_failed_discovery():
 
 def test_discovery_errors_are_counted():
     spider = make_spider(CnaSpider)
-    list(spider.parse_sitemap(respond(Request(f"{CNA}/s.xml"), "<html>error</html>")))
-    list(spider.parse_feed(respond(Request("https://feeds.feedburner.com/cnaFirstNews"), "")))
+    drained(spider.parse_sitemap(respond(Request(f"{CNA}/s.xml"), "<html>error</html>")))
+    drained(spider.parse_feed(respond(Request("https://feeds.feedburner.com/cnaFirstNews"), "")))
     assert stat(spider, "discovery_failed") == 2
 
 
@@ -418,14 +455,14 @@ def test_cna_api_pages_on_while_it_finds_new_articles():
     spider = make_spider(CnaSpider, {"202308230001": State(**OLD)})
     robots(spider, "www.cna.com.tw", "User-agent: *\nAllow: /\n")
     page1 = spider.api_request(1)
-    out = list(spider.parse_api(respond(page1, api_page("/news/aipl/202308230001.aspx", "/news/aipl/202308230002.aspx"), cls=TextResponse)))
+    out = drained(spider.parse_api(respond(page1, api_page("/news/aipl/202308230001.aspx", "/news/aipl/202308230002.aspx"), cls=TextResponse)))
     assert urls(articles(out)) == [f"{CNA}/news/aipl/202308230002.aspx"]
     [page2] = [r for r in out if "article_key" not in r.meta]
     assert json.loads(page2.body)["pageidx"] == 2
     # a page of known articles ends the paging
-    out = list(spider.parse_api(respond(page2, api_page("/news/aipl/202308230001.aspx"), cls=TextResponse)))
+    out = drained(spider.parse_api(respond(page2, api_page("/news/aipl/202308230001.aspx"), cls=TextResponse)))
     assert out == []
-    bad = list(spider.parse_api(respond(spider.api_request(3), '{"Result": "N"}', cls=TextResponse)))
+    bad = drained(spider.parse_api(respond(spider.api_request(3), '{"Result": "N"}', cls=TextResponse)))
     assert bad == [] and stat(spider, "discovery_failed") == 1
 
 
@@ -439,7 +476,7 @@ def answer_backfill(spider, requests: list[Request], existing: set[str]):
         source_id = request.meta["article_key"][1]
         status = 200 if source_id in existing else 404
         response = respond(request, "<html>not an article</html>" if status == 200 else "", status)
-        follow.extend(r for r in spider.parse_article(response) if isinstance(r, Request))
+        follow.extend(r for r in drained(spider.parse_article(response)) if isinstance(r, Request))
     return follow
 
 
@@ -505,6 +542,7 @@ def test_a_failed_request_does_not_end_a_backfill_day():
 
     class Failure:
         request = first[1]
+        value = DownloadTimeoutError("took longer than 30 seconds")
 
         def getErrorMessage(self):
             return "timeout"
@@ -514,6 +552,7 @@ def test_a_failed_request_does_not_end_a_backfill_day():
     assert [r.meta["backfill"][1] for r in follow] == [3]
     assert spider.state["backfill"]["20230823"]["last_hit"] == 2
     assert stat(spider, "article_failed") == 1
+    assert stat(spider, "article_failed/timeout") == 1
 
 
 # --- ETtoday ------------------------------------------------------------------------------
@@ -544,18 +583,18 @@ def test_ettoday_day_list_then_show_roll_until_an_empty_reply():
     [day_list] = start(spider)
     assert day_list.url == f"{ETT}/news/news-list-2023-09-04-0.htm"
     html = '<div class="part_list_2">' + roll_item(f"{ETT}/news/20230904/2575420.htm?from=rss") + roll_item("/news/20230904/2575147.htm") + "</div>"
-    out = list(spider.parse_day_list(respond(day_list, html)))
+    out = drained(spider.parse_day_list(respond(day_list, html)))
     assert urls(articles(out)) == [f"{ETT}/news/20230904/2575420.htm", f"{ETT}/news/20230904/2575147.htm"]
     [roll] = [r for r in out if "article_key" not in r.meta]
     assert roll.method == "POST" and roll.url == f"{ETT}/show_roll.php"
     form = parse_qs(roll.body.decode())
     assert form == {"offset": ["1"], "tPage": ["3"], "tFile": ["20230904.xml"], "tOt": ["0"], "tSi": ["100"], "tAr": ["0"]}
     assert roll.headers["X-Requested-With"] == b"XMLHttpRequest"
-    out = list(spider.parse_roll(respond(roll, roll_item("https://star.ettoday.net/news/2575000") + roll_item(f"{ETT}/news/20230904/2575420.htm"))))
+    out = drained(spider.parse_roll(respond(roll, roll_item("https://star.ettoday.net/news/2575000") + roll_item(f"{ETT}/news/20230904/2575420.htm"))))
     assert urls(articles(out)) == ["https://star.ettoday.net/news/2575000"]  # 2575420 already requested
     [roll2] = [r for r in out if "article_key" not in r.meta]
     assert parse_qs(roll2.body.decode())["offset"] == ["2"]
-    assert list(spider.parse_roll(respond(roll2, "  \n"))) == []  # empty: the day is done
+    assert drained(spider.parse_roll(respond(roll2, "  \n"))) == []  # empty: the day is done
     assert stat(spider, "discovery_ok") == 3
 
 
@@ -563,9 +602,9 @@ def test_ettoday_show_roll_offset_1_may_repeat_the_html_page():
     spider = make_spider(EttodaySpider, since="2023-09-04", until="2023-09-04")
     robots(spider, "www.ettoday.net", None)
     page = '<div class="part_list_2">' + roll_item(f"{ETT}/news/20230904/2575420.htm") + "</div>"
-    out = list(spider.parse_day_list(respond(spider.discovery_request(spider.list_url("20230904"), None, meta={"list_day": "20230904"}), page)))
+    out = drained(spider.parse_day_list(respond(spider.discovery_request(spider.list_url("20230904"), None, meta={"list_day": "20230904"}), page)))
     [roll1] = [r for r in out if "article_key" not in r.meta]
-    out = list(spider.parse_roll(respond(roll1, page)))
+    out = drained(spider.parse_roll(respond(roll1, page)))
     assert articles(out) == []
     assert [parse_qs(r.body.decode())["offset"] for r in out] == [["2"]]
 
@@ -574,8 +613,8 @@ def test_ettoday_empty_day_list_is_not_a_failure():
     spider = make_spider(EttodaySpider, since="2023-09-04", until="2023-09-04")
     robots(spider, "www.ettoday.net", None)
     request = spider.discovery_request(spider.list_url("20230904"), None, meta={"list_day": "20230904"})
-    list(spider.parse_day_list(respond(request, '<div class="part_list_2"></div>')))
-    list(spider.parse_day_list(respond(request, "<html><body>系統維護中</body></html>")))
+    drained(spider.parse_day_list(respond(request, '<div class="part_list_2"></div>')))
+    drained(spider.parse_day_list(respond(request, "<html><body>系統維護中</body></html>")))
     assert (stat(spider, "discovery_ok"), stat(spider, "discovery_failed")) == (1, 1)
 
 
@@ -584,9 +623,9 @@ def test_ettoday_show_roll_stops_when_the_server_repeats_itself():
     robots(spider, "www.ettoday.net", None)
     roll = spider.roll_request("20230904", 1)
     page = roll_item(f"{ETT}/news/20230904/2575420.htm")
-    out = list(spider.parse_roll(respond(roll, page)))
+    out = drained(spider.parse_roll(respond(roll, page)))
     assert len(out) == 2
-    assert list(spider.parse_roll(respond(spider.roll_request("20230904", 2), page))) == []
+    assert drained(spider.parse_roll(respond(spider.roll_request("20230904", 2), page))) == []
 
 
 # --- the article callback -----------------------------------------------------------------
@@ -601,7 +640,7 @@ def article_response(spider, url, body=b"", status=200):
 def test_article_page_becomes_an_article_item(fixture_page):
     spider = make_spider(CnaSpider)
     url = f"{CNA}/news/ahel/202308230179.aspx"
-    out = list(spider.parse_article(article_response(spider, url, fixture_page("cna/article_ahel_202308230179_2023-08-23.html"))))
+    out = drained(spider.parse_article(article_response(spider, url, fixture_page("cna/article_ahel_202308230179_2023-08-23.html"))))
     assert len(out) == 1 and isinstance(out[0], Article)
     assert (out[0].source, out[0].source_id) == ("cna", "202308230179")
     assert stat(spider, "article_pages") == 1
@@ -611,7 +650,7 @@ def test_not_an_article_is_counted_and_logged_once(caplog):
     spider = make_spider(CnaSpider)
     url = f"{CNA}/news/ahel/202511195001.aspx"
     with caplog.at_level("INFO"):
-        out = list(spider.parse_article(article_response(spider, url, "<html><body><h1>早安世界</h1></body></html>")))
+        out = drained(spider.parse_article(article_response(spider, url, "<html><body><h1>早安世界</h1></body></html>")))
     assert out == []
     assert stat(spider, "not_article") == 1 and stat(spider, "article_pages") == 1
     assert len([r for r in caplog.records if url in r.getMessage()]) == 1
@@ -620,13 +659,13 @@ def test_not_an_article_is_counted_and_logged_once(caplog):
 def test_an_extractor_crash_is_counted_not_raised(monkeypatch, caplog):
     spider = make_spider(EttodaySpider)
 
-    def broken(html, url=None):
+    def broken(html, url=None, encoding=None):
         raise IndexError("list index out of range")
 
-    monkeypatch.setattr(spider.site, "extract", broken)
+    monkeypatch.setattr(spider.extractor, "extract_page", broken)
     url = f"{ETT}/news/20230904/2575420.htm"
     with caplog.at_level("ERROR"):
-        assert list(spider.parse_article(article_response(spider, url, "<html></html>"))) == []
+        assert drained(spider.parse_article(article_response(spider, url, "<html></html>"))) == []
     assert stat(spider, "extraction_error") == 1
     assert any(url in r.getMessage() and "IndexError" in r.getMessage() for r in caplog.records)
 
@@ -641,7 +680,7 @@ def test_an_extractor_crash_is_counted_not_raised(monkeypatch, caplog):
 )
 def test_non_200_article_answers_are_counted(cls, url, status, key):
     spider = make_spider(cls)
-    assert list(spider.parse_article(article_response(spider, url, status=status))) == []
+    assert drained(spider.parse_article(article_response(spider, url, status=status))) == []
     assert stat(spider, key) == 1
     assert stat(spider, "article_pages") is None
 

@@ -6,11 +6,17 @@ from pathlib import Path
 import socket
 import sqlite3
 
+import shutil
+import subprocess
+import sys
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config, main as alembic_main
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, event, inspect, text
 
 from storage import db
 from storage.archive import Archive
@@ -34,15 +40,133 @@ def test_default_database_path_is_created_when_no_url_is_given(tmp_path):
     assert (tmp_path / "xdg-data" / "newsarchive" / "archive.sqlite3").is_file()
 
 
+ARTICLE = {"source": "cna", "source_id": "202308230192", "url": "https://www.cna.com.tw/news/ahel/202308230192.aspx", "title": "標題",
+           "published_at": "2023-08-23T15:06:00+08:00", "body": "內文"}
+PREVIOUS_REVISION = "0001"  # a released schema behind head: crawl_runs has no `host` yet
+MIGRATIONS = Path(db.__file__).parent / "migrations"
+
+
 def test_upgrade_is_idempotent(db_url):
-    assert db.upgrade(db_url) == db.head_revision()
+    assert db.upgrade(db_url) == (None, db.head_revision())
     with Archive.open(db_url) as archive:
-        archive.store_many([{"source": "cna", "source_id": "202308230192", "url": "https://x/1",
-                             "title": "標題", "published_at": "2023-08-23T15:06:00+08:00",
-                             "body": "內文"}])
-    assert db.upgrade(db_url) == db.head_revision()
+        archive.store_many([ARTICLE])
+    assert db.upgrade(db_url) == (db.head_revision(), db.head_revision())
     with Archive.open(db_url) as archive:
         assert archive.get("cna:202308230192")["title"] == "標題"
+
+
+def migrate(url: str, revision: str, *, down: bool = False) -> None:
+    """Move the archive at `url` to `revision` with Alembic's own commands."""
+    engine = db.create_archive_engine(url)
+    config = Config()
+    config.set_main_option("script_location", db.MIGRATIONS_PACKAGE)
+    with db.write_connection(engine) as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)
+        conn.commit()
+    engine.dispose()
+
+
+def schema_of(url: str) -> tuple[str, set[str]]:
+    """The archive's revision and the columns of crawl_runs (where 0002 added `host`)."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
+    columns = {column["name"] for column in inspect(engine).get_columns("crawl_runs")}
+    engine.dispose()
+    return revision, columns
+
+
+@pytest.fixture
+def archive_behind(db_url) -> str:
+    """An archive holding one article, at the previous schema revision."""
+    with Archive.open(db_url) as archive:
+        archive.store_many([ARTICLE])
+    migrate(db_url, PREVIOUS_REVISION, down=True)
+    return db_url
+
+
+def behind_message(url: str) -> str:
+    return (f"the archive at {url} has schema revision {PREVIOUS_REVISION}, behind this newsarchive "
+            f"({db.head_revision()}): run `newsarchive db upgrade`")
+
+
+def test_an_archive_behind_head_is_refused_and_not_migrated(archive_behind):
+    with pytest.raises(ArchiveError) as caught:
+        Archive.open(archive_behind)
+    assert str(caught.value) == behind_message(archive_behind)
+    revision, columns = schema_of(archive_behind)
+    assert revision == PREVIOUS_REVISION and "host" not in columns
+
+
+def test_upgrade_migrates_an_archive_behind_head(archive_behind):
+    assert db.upgrade(archive_behind) == (PREVIOUS_REVISION, db.head_revision())
+    assert "host" in schema_of(archive_behind)[1]
+    with Archive.open(archive_behind) as archive:
+        assert archive.get("cna:202308230192")["title"] == "標題"
+
+
+def test_opening_an_archive_at_head_is_one_query_and_reads_no_migration_script(db_url, monkeypatch):
+    db.upgrade(db_url)
+    db.head_revision()  # the scripts are read once per process...
+    monkeypatch.setattr(ScriptDirectory, "from_config", lambda *a, **k: pytest.fail("scripts read again"))
+    engine = db.create_archive_engine(db_url)
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.append(statement))
+    assert db.open_schema(engine) == db.head_revision()
+    engine.dispose()
+    # SQLite's BEGIN is ours (storage.db), not a query
+    assert [s for s in statements if s != "BEGIN"] == ["SELECT version_num FROM alembic_version"]
+
+
+def test_a_database_with_only_foreign_tables_is_new(db_url):
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE apscheduler_jobs (id VARCHAR(191) PRIMARY KEY)"))
+    engine.dispose()
+    with Archive.open(db_url):
+        pass
+    assert schema_of(db_url)[0] == db.head_revision()
+
+
+def test_archive_tables_without_a_revision_are_refused(db_url):
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE sources (name VARCHAR(16) PRIMARY KEY)"))
+    with pytest.raises(ArchiveError, match="has archive tables but no schema revision"):
+        Archive.open(db_url)
+    assert inspect(engine).get_table_names() == ["sources"]
+    engine.dispose()
+
+
+def test_the_documented_way_to_write_a_migration_works(db_url, tmp_path):
+    """docs/migrations.md, step by step, in a copy of the migrations folder."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    ini = str(migrations / "alembic.ini")
+    scratch = f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+    alembic_main(["-c", ini, "-x", f"db={scratch}", "upgrade", "head"])
+    # a changed storage/models.py, in a process of its own so that this one's models stay as they are
+    subprocess.run([sys.executable, "-c", f"""
+import sqlalchemy as sa
+from alembic.config import main
+from storage.models import CrawlRunRow
+CrawlRunRow.__table__.append_column(sa.Column("note", sa.Text(), nullable=True))
+main(["-c", {ini!r}, "-x", "db={scratch}", "revision", "--autogenerate", "--rev-id", "0099", "-m", "crawl runs note"])
+"""], check=True, capture_output=True)
+    written = (migrations / "versions" / "0099_crawl_runs_note.py").read_text()
+    assert f"down_revision = '{db.head_revision()}'" in written
+    assert "with op.batch_alter_table('crawl_runs'" in written
+    assert "batch_op.add_column(sa.Column('note', sa.Text(), nullable=True))" in written
+
+    db.upgrade(db_url)
+    alembic_main(["-c", ini, "-x", f"db={db_url}", "upgrade", "head"])
+    revision, columns = schema_of(db_url)
+    assert revision == "0099" and "note" in columns
+    alembic_main(["-c", ini, "-x", f"db={db_url}", "downgrade", "-1"])
+    revision, columns = schema_of(db_url)
+    assert revision == db.head_revision() and "note" not in columns
 
 
 def test_migration_history_has_a_single_head():

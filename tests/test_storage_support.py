@@ -5,6 +5,8 @@ import random
 import re
 from pathlib import Path
 
+from tests import conftest
+
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
 
 
@@ -21,29 +23,12 @@ def seed_paragraphs() -> list[str]:
 
 
 def make_article(source_id: str = "202308230192", source: str = "cna", **fields) -> dict:
-    """A normalized article dict (Article.to_dict() shape); fields override the defaults."""
-    base = {
-        "source": source,
-        "source_id": source_id,
-        "url": (f"https://www.cna.com.tw/news/acn/{source_id}.aspx" if source == "cna"
-                else f"https://www.ettoday.net/news/20230904/{source_id}.htm"),
-        "title": "亞太技術年會登場　陳其邁：高雄做新創最佳夥伴",
-        "published_at": "2023-08-23T15:06:00+08:00",
-        "updated_at": None,
-        "category": "科技",
-        "tags": ["陳其邁", "高雄市"],
-        "authors": ["林巧璉"],
-        "location": "高雄",
-        "editors": ["郭諭儒"],
-        "description": "「DevDays Asia 2023亞太技術年會」今天在高雄登場。",
-        "body": "（中央社記者林巧璉高雄15日電）「DevDays Asia 2023亞太技術年會」今天在高雄登場。\n\n"
-                "市長陳其邁說，AI是產業轉型重要課題。",
-        "body_html": "<p>（中央社記者林巧璉高雄15日電）</p>",
-        "images": [{"url": "https://imgcdn.cna.com.tw/news/1.jpg", "caption": "陳其邁致詞"}],
-        "language": "zh-Hant",
-    }
-    base.update(fields)
-    return base
+    """tests.conftest.make_article by site id, as the storage tests name their articles."""
+    url = (f"https://www.cna.com.tw/news/acn/{source_id}.aspx" if source == "cna"
+           else f"https://www.ettoday.net/news/20230904/{source_id}.htm")
+    published_at = "2023-08-23T15:06:00+08:00"  # the day the default id names
+    return conftest.make_article(source=source, source_id=source_id, url=url,
+                                 **{"published_at": published_at, **fields})
 
 
 def realistic_articles(count: int, *, seed: int = 7, start_id: int = 0) -> list[dict]:
@@ -59,7 +44,7 @@ def realistic_articles(count: int, *, seed: int = 7, start_id: int = 0) -> list[
             size += len(part)
         day = 1 + n % 28
         source = "cna" if n % 2 else "ettoday"
-        source_id = f"{n:012d}" if source == "cna" else str(2_000_000 + n)
+        source_id = f"202308{day:02d}{n % 10000:04d}" if source == "cna" else str(2_000_000 + n)
         articles.append(make_article(
             source_id, source,
             title=rng.choice(paragraphs)[:28],

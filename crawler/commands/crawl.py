@@ -35,13 +35,15 @@ class Command(ScrapyCrawlCommand):
             sys.stderr.write(f"scrapy crawl: error: {exc}\n")
             self.exitcode = EXIT_USAGE
             return
+        spider_loader = self.crawler_process.spider_loader
         try:
-            crawler = self._create_crawler(args[0])
+            spidercls = spider_loader.load(args[0])  # KeyError for an unknown name (SpiderLoader contract)
         except KeyError:
-            names = ", ".join(sorted(self.crawler_process.spider_loader.list()))
+            names = ", ".join(sorted(spider_loader.list()))
             sys.stderr.write(f"scrapy crawl: error: unknown spider {args[0]!r} (available: {names})\n")
             self.exitcode = EXIT_USAGE
             return
+        crawler = self.crawler_process.create_crawler(spidercls)
         startup_errors: list[BaseException] = []
         self._watch(self.crawler_process.crawl(crawler, **opts.spargs), startup_errors)
         self.crawler_process.start()

@@ -3,36 +3,158 @@
 No Scrapy, no database: the same functions serve the spiders, `newsarchive extract` and
 re-extraction of stored pages. Each site module exposes
 
-    extract(html: str | bytes, url: str | None = None) -> Article   # raises NotAnArticle
-    article_id(url: str) -> str | None        # the site's id for any article URL form, else None
-    canonical_url(url: str) -> str | None     # canonical URL derivable from the URL alone, else None
+    extract_page(html: str | bytes, url: str | None = None, encoding: str | None = None) -> Extraction
+    extract(html: str | bytes, url: str | None = None) -> Article   # the same, article only
+
+`extract_page` raises NotAnArticle, and nothing else, for any input: bytes are decoded as the
+site encoded them (crawler.extract.common.decode_page; `encoding` is the HTTP charset), and a
+page too large, too deeply nested or undecodable is rejected with the reason.
+
+Each dated generation of a site's article pages is a `PageLayout` subclass with one method per
+field (group), as fundus's per-publisher parsers have; `read_article` runs them so that an optional
+field that cannot be read costs that field, not the article. The sites' URL rules (article ids,
+canonical URLs) live in newsarchive.article.sites.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import import_module
 from types import ModuleType
+from typing import Any, ClassVar
 
-from crawler.items import SOURCES, Article
+from newsarchive.article import FIELDS, REQUIRED_FIELDS, Article, render_body_html, site
+
+# Crawl stats keys (docs/architecture.md): every article response given to extraction, and each
+# optional field an extracted article lacked because its reader failed.
+ARTICLE_PAGES_STAT = "newsarchive/article_pages"
+FIELD_MISSING_STAT = "newsarchive/field_missing/"
+_NOT_EXTRACTED_STATS = ("newsarchive/not_article", "newsarchive/extraction_error")
+
+# The field readers of every layout: method name → the article fields it fills (a tuple of values
+# when more than one). `source`, `body_html` and `language` are not read from the page.
+READERS: dict[str, tuple[str, ...]] = {
+    "identity": ("url", "source_id"),
+    "title": ("title",),
+    "published_at": ("published_at",),
+    "body": ("body",),
+    "updated_at": ("updated_at",),
+    "category": ("category",),
+    "tags": ("tags",),
+    "byline": ("authors", "location"),
+    "editors": ("editors",),
+    "description": ("description",),
+    "images": ("images",),
+}
+REQUIRED_READERS = frozenset(
+    reader for reader, names in READERS.items() if any(name in REQUIRED_FIELDS for name in names)
+)
+OPTIONAL_FIELDS = tuple(
+    name for reader, names in READERS.items() if reader not in REQUIRED_READERS for name in names
+)
 
 
 class NotAnArticle(ValueError):
     """The page is not a news article (digest, topic, list, error page...); str() is the reason."""
 
 
-def site(source: str) -> ModuleType:
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r} (expected one of: {', '.join(SOURCES)})")
-    return import_module(f"crawler.extract.{source}")
+class FieldMissing(LookupError):
+    """A field reader found nothing where the page's layout keeps the field; str() says what."""
 
 
-def extract_article(source: str, html: str | bytes, url: str | None = None) -> Article:
-    return site(source).extract(html, url)
+@dataclass(frozen=True)
+class Extraction:
+    """An extracted article, the optional fields that could not be read (field → why; those fields
+    are left empty) and the name of the page layout generation that read it."""
+
+    article: Article
+    missing_fields: dict[str, str] = field(default_factory=dict)
+    layout: str = ""
 
 
-def identify(url: str) -> tuple[str, str] | None:
-    """(source, source_id) of an article URL of either site, in any of its URL forms."""
-    for source in SOURCES:
-        source_id = site(source).article_id(url)
-        if source_id:
-            return source, source_id
-    return None
+class PageLayout:
+    """One dated generation of a site's article pages: a method per reader of READERS.
+
+    A reader returns its field's value (empty when the page rightly has none: no update, no
+    photo) and raises FieldMissing when the markup where this layout keeps the field is not there.
+    `required_order` is the order of the required readers, which run first: the first that fails
+    names why the page is not an article."""
+
+    source: ClassVar[str]
+    required_order: ClassVar[tuple[str, ...]] = ("identity", "title", "published_at", "body")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if set(cls.required_order) != REQUIRED_READERS:
+            raise TypeError(f"{cls.__name__}.required_order must order exactly {sorted(REQUIRED_READERS)}")
+
+
+_LIST_FIELDS = frozenset(f.name for f in FIELDS if f.kind in ("list", "images"))
+
+
+def _empty(name: str) -> Any:
+    return [] if name in _LIST_FIELDS else None
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, FieldMissing) else f"{type(exc).__name__}: {exc}"
+
+
+def read_article(layout: PageLayout) -> Extraction:
+    """Run the layout's readers: a required one that raises or finds nothing rejects the page
+    (NotAnArticle); an optional one that raises anything leaves its fields empty and listed as
+    missing."""
+    values: dict[str, Any] = {}
+    missing: dict[str, str] = {}
+    optional = (reader for reader in READERS if reader not in REQUIRED_READERS)
+    for reader in (*layout.required_order, *optional):
+        names = READERS[reader]
+        try:
+            value = getattr(layout, reader)()
+        except NotAnArticle:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- a field that fails costs that field (or, if required, the page)
+            if reader in REQUIRED_READERS:
+                raise NotAnArticle(_reason(exc) if isinstance(exc, FieldMissing)
+                                   else f"{reader} could not be read ({_reason(exc)})") from None
+            for name in names:
+                values[name] = _empty(name)
+                missing[name] = _reason(exc)
+            continue
+        parts = value if len(names) > 1 else (value,)
+        if reader in REQUIRED_READERS and not all(parts):
+            raise NotAnArticle(f"no {reader}")
+        values.update(zip(names, parts))
+    paragraphs = values.pop("body")
+    article = Article(
+        source=layout.source,
+        body="\n\n".join(paragraphs),
+        body_html=render_body_html(paragraphs, values["images"]),
+        **values,
+    )
+    return Extraction(article, missing, type(layout).__name__)
+
+
+def extractor(source: str) -> ModuleType:
+    """The extraction module of a site (ValueError for an unknown source)."""
+    return import_module(f"crawler.extract.{site(source).name}")
+
+
+def extract_page(source: str, html: str | bytes, url: str | None = None, encoding: str | None = None) -> Extraction:
+    """`encoding`: the charset the HTTP response declared, if any (see common.decode_page)."""
+    return extractor(source).extract_page(html, url, encoding)
+
+
+def extract_article(source: str, html: str | bytes, url: str | None = None, encoding: str | None = None) -> Article:
+    return extract_page(source, html, url, encoding).article
+
+
+def field_coverage(stats: Mapping[str, int]) -> dict[str, float]:
+    """Share of a crawl's extracted articles whose optional field could be read, per field, from
+    its stats: 1 - field_missing/<field> / articles. Articles are the article pages less those
+    that were not articles or failed (a list page is no article lacking tags). Empty when no
+    article was extracted."""
+    articles = stats.get(ARTICLE_PAGES_STAT, 0) - sum(stats.get(key, 0) for key in _NOT_EXTRACTED_STATS)
+    if articles <= 0:
+        return {}
+    return {name: max(0.0, 1 - stats.get(FIELD_MISSING_STAT + name, 0) / articles) for name in OPTIONAL_FIELDS}

@@ -1,73 +1,36 @@
 """CNA (中央社, www.cna.com.tw) article pages → normalized Article.
 
-Handles the 2018 layout (no JSON-LD, `itemprop` times, `最新更新：` text) and the 2023 layout
-(JSON-LD array, `article:*` metas, `M/D` update text); structured data first, visible text as
-fallback. Site facts: docs in /work/shared/site-notes.md PART 1.
+Two dated layout generations, each a class with one reader per field (see `layout_for`):
+Layout2018 (no JSON-LD, `itemprop` times, `最新更新：` text) and Layout2023 (JSON-LD array,
+`article:*` metas, `M/D` update text); within a generation structured data first, visible text
+as fallback. Site facts: docs in /work/shared/site-notes.md PART 1.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 from datetime import datetime
+from functools import cached_property
 from urllib.parse import urljoin
 
 from lxml import etree
 
-from crawler.extract import NotAnArticle
-from crawler.extract.common import (
-    TAIPEI,
-    iso,
-    jsonld_of_type,
-    parse_html,
-    parse_iso,
-    render_body_html,
-    split_url,
+from crawler.extract import (
+    Extraction,
+    FieldMissing,
+    NotAnArticle,
+    PageLayout,
+    read_article,
 )
+from crawler.extract.common import jsonld_of_type, parse_html
 from crawler.extract.places import PLACES, place_suffixes
-from crawler.items import Article, Image
+from newsarchive.article import SITES, Article, Image
+from newsarchive.article.times import TAIPEI, iso, parse_iso
 
 SITE = "https://www.cna.com.tw/"
-HOSTS = frozenset({"www.cna.com.tw", "cna.com.tw", "m.cna.com.tw"})
-_ARTICLE_PATH = re.compile(r"/news/(?P<cat>[a-z0-9]+)/(?P<id>\d{12})(?:-\d+)?\.aspx", re.I)
-# Pre-2021 topic pages served articles under the topic path; the id is the same.
-_TOPIC_ARTICLE_PATH = re.compile(r"/topic/[a-z]+/\d+/(?P<id>\d{12})(?:-\d+)?\.aspx", re.I)
 _PLACEHOLDER_IMAGE = "/images/pic_fb.jpg"
 _JUNK_TAG = "NewsArticle"
-
-
-# --- URLs -------------------------------------------------------------------------------------
-
-def _split(url: str):
-    split = split_url(url)
-    return split[0] if split and split[1] in HOSTS else None
-
-
-def _plausible_id(source_id: str) -> bool:
-    """YYYYMMDD + serial: reject digit runs that cannot be a CNA id (month 13, day 00...)."""
-    year, month, day = int(source_id[:4]), int(source_id[4:6]), int(source_id[6:8])
-    return 1990 <= year <= 2200 and 1 <= month <= 12 and 1 <= day <= 31
-
-
-def article_id(url: str) -> str | None:
-    """The 12-digit id of any CNA article URL form (category segment, `-1`, query ignored)."""
-    parts = _split(url)
-    if parts is None:
-        return None
-    match = _ARTICLE_PATH.fullmatch(parts.path) or _TOPIC_ARTICLE_PATH.fullmatch(parts.path)
-    if match and _plausible_id(match["id"]):
-        return match["id"]
-    return None
-
-
-def canonical_url(url: str) -> str | None:
-    """https://www.cna.com.tw/news/<cat>/<id>.aspx for a /news/ URL (the category given is kept)."""
-    parts = _split(url)
-    if parts is None:
-        return None
-    match = _ARTICLE_PATH.fullmatch(parts.path)
-    if not match or not _plausible_id(match["id"]):
-        return None
-    return f"{SITE}news/{match['cat'].lower()}/{match['id']}.aspx"
+_RULES = SITES["cna"]
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -230,9 +193,10 @@ def _local_time(match: re.Match, year: int | None) -> datetime | None:
         return None
 
 
-def _structured_time(value: str | None) -> datetime | None:
-    """ISO 8601 (2023 metas, JSON-LD) or the 2018 `2016/03/19 08:15` Taipei local form."""
-    if not value:
+def _structured_time(value) -> datetime | None:
+    """ISO 8601 (2023 metas, JSON-LD) or the 2018 `2016/03/19 08:15` Taipei local form; None for
+    anything else (JSON-LD may hold a number or a list)."""
+    if not isinstance(value, str) or not value:
         return None
     dt = parse_iso(value)
     if dt is None:
@@ -280,6 +244,7 @@ _H1 = _X(".//h1")
 _BREADCRUMB_LINKS = _X('.//div[contains(@class, "breadcrumb")]//a')
 _UPDATETIME = _X('.//div[contains(@class, "updatetime")]')
 _AUTHOR_BOX = _X('.//div[contains(concat(" ", normalize-space(@class), " "), " author ")]')
+_KEYWORD_BOX = _X('.//div[contains(@class, "keywordTag")]')
 _KEYWORD_LINKS = _X('.//div[contains(@class, "keywordTag")]//a')
 _FULLPIC_IMAGES = _X('.//div[contains(@class, "fullPic")]//img')
 _BODY_IMAGES = _X(".//img")
@@ -382,80 +347,11 @@ def _images(central, body, page_url: str) -> list[Image]:
     return found
 
 
-def _page_url(tree, metas, article_el, news: dict | None, url: str | None) -> tuple[str, str]:
-    """(canonical URL, id) from the page's own canonical links; the requested URL only when the
-    page names none (its category segment is not validated by the site, so it is never preferred)."""
-    declared = [el.get("href") for el in tree.xpath('//link[@rel="canonical"]')]
-    declared.append(metas.get(("property", "og:url")))
-    if article_el is not None:
-        declared.append(article_el.get("data-canonical-url"))
-    if news:
-        entity = news.get("mainEntityOfPage")
-        declared += [news.get("url"), entity.get("@id") if isinstance(entity, dict) else entity]
-    declared = [urljoin(SITE, d.strip()) for d in declared if isinstance(d, str) and d.strip()]
-    if not declared and url:
-        declared = [url]
-    for candidate in declared:
-        source_id = article_id(candidate)
-        if source_id:
-            return canonical_url(candidate) or _without_query(candidate), source_id
-    if declared:
-        raise NotAnArticle(f"{declared[0]} has no article id (list, topic or other page)")
-    raise NotAnArticle("no CNA article id in the page or its URL")
+def _first_time(values) -> datetime | None:
+    return next(filter(None, map(_structured_time, values)), None)
 
 
-def _without_query(url: str) -> str:
-    """An article URL of another path family (old topic form), as https on www, without query."""
-    return f"{SITE}{_split(url).path.lstrip('/')}"
-
-
-def _title(tree, metas, central, article_el, news: dict | None) -> str | None:
-    scope = central if central is not None else (article_el if article_el is not None else tree)
-    for h1 in _H1(scope):
-        span = h1.find("span")
-        title = clean_text((span if span is not None else h1).text_content())
-        if title:
-            return title
-    candidates = [
-        news.get("headline") if news else None,
-        article_el.get("data-title") if article_el is not None else None,
-        metas.get(("property", "og:title"), "").split(" | ")[0],
-        (tree.findtext(".//title") or "").split(" | ")[0],
-    ]
-    for candidate in candidates:
-        if isinstance(candidate, str) and clean_text(candidate):
-            title = clean_text(candidate)
-            if title not in ("中央社 CNA", "中央社"):
-                return title
-    return None
-
-
-def _category(tree, metas, central, article_el, news: dict | None) -> str | None:
-    if article_el is not None and (article_el.get("data-origin-type-name") or "").strip():
-        return article_el.get("data-origin-type-name").strip()
-    scope = central if central is not None else tree
-    crumbs = [clean_text(a.text_content()) for a in _BREADCRUMB_LINKS(scope)]
-    crumbs = [c for c in crumbs if c and c != "首頁"]
-    if crumbs:
-        return crumbs[-1]
-    section = news.get("articleSection") if news else None
-    if isinstance(section, list):
-        section = section[0] if section else None
-    if isinstance(section, str) and section.strip():
-        return section.strip()
-    parts = metas.get(("property", "og:title"), "").split(" | ")
-    return parts[1].strip() if len(parts) == 3 and parts[1].strip() else None
-
-
-def _tags(tree, scope, news: dict | None) -> list[str]:
-    found = [a.text_content() for a in _KEYWORD_LINKS(scope)]
-    if not found and news:
-        keywords = news.get("keywords")
-        if isinstance(keywords, str):
-            keywords = keywords.split(",")
-        found = [k for k in keywords or [] if isinstance(k, str)]
-    if not found:
-        found = [el.get("content") or "" for el in tree.xpath('//meta[@property="article:tag"]')]
+def _keyword_tags(found: list[str]) -> list[str]:
     tags: list[str] = []
     for tag in found:
         tag = clean_text(tag).lstrip("#＃").strip()
@@ -464,98 +360,276 @@ def _tags(tree, scope, news: dict | None) -> list[str]:
     return tags
 
 
-def _times(metas, scope, news: dict | None) -> tuple[datetime | None, datetime | None]:
-    published = next(filter(None, map(_structured_time, (
-        news.get("datePublished") if news else None,
-        metas.get(("property", "article:published_time")),
-        metas.get(("itemprop", "datePublished")),
-    ))), None)
-    updated = next(filter(None, map(_structured_time, (
-        news.get("dateModified") if news else None,
-        metas.get(("property", "article:modified_time")),
-        metas.get(("itemprop", "dateModified")),
-    ))), None)
-    if published is None or updated is None:
-        boxes = _UPDATETIME(scope)
-        shown_published, shown_updated = visible_times(boxes[0].text_content() if boxes else "")
-        published = published or shown_published
-        updated = updated or shown_updated
-    if published is None:  # only `最新更新：…` shown: the one time the page gives
-        published, updated = updated, None
-    return published, updated
+# --- layouts ----------------------------------------------------------------------------------
+
+class _CnaPage(PageLayout):
+    """What every CNA generation shares: the text in `div.centralContent > div.paragraph` opening
+    with the `（中央社記者…電）` dateline and closing with the `（編輯：…）` credit, category in
+    `article[data-origin-type-name]` or the breadcrumb, description in the metas."""
+
+    source = "cna"
+    required_order = ("identity", "body", "title", "published_at")
+
+    def __init__(self, tree, metas: dict[tuple[str, str], str], url: str | None) -> None:
+        self.tree, self.metas, self.url = tree, metas, url
+        articles = _ARTICLE(tree)
+        self.article_el = articles[0] if articles else None
+        centrals = _CENTRAL(tree)
+        self.central = centrals[0] if centrals else None
+        self.scope = next((el for el in (self.central, self.article_el) if el is not None), tree)
+        self._tag_scope = self.article_el if self.article_el is not None else tree
+
+    # the sources each generation has, most trusted first
+
+    def _declared_urls(self) -> list:
+        return [
+            *(el.get("href") for el in self.tree.xpath('//link[@rel="canonical"]')),
+            self.metas.get(("property", "og:url")),
+            self.article_el.get("data-canonical-url") if self.article_el is not None else None,
+        ]
+
+    def _title_candidates(self) -> list:
+        return [
+            self.article_el.get("data-title") if self.article_el is not None else None,
+            self.metas.get(("property", "og:title"), "").split(" | ")[0],
+            (self.tree.findtext(".//title") or "").split(" | ")[0],
+        ]
+
+    def _time_sources(self) -> tuple[list, list]:
+        """The structured (published, modified) time values of the generation, most trusted first."""
+        raise NotImplementedError
+
+    def _section(self) -> str | None:
+        return None
+
+    # readers
+
+    def identity(self) -> tuple[str, str]:
+        return self._identity
+
+    @cached_property
+    def _identity(self) -> tuple[str, str]:
+        """(canonical URL, id) from the page's own canonical links; the requested URL only when
+        the page names none (its category segment is not validated by the site)."""
+        declared = [urljoin(SITE, d.strip()) for d in self._declared_urls() if isinstance(d, str) and d.strip()]
+        if not declared and self.url:
+            declared = [self.url]
+        for candidate in declared:
+            source_id = _RULES.article_id(candidate)
+            if source_id:
+                return _RULES.canonical_url(candidate), source_id
+        if declared:
+            raise NotAnArticle(f"{declared[0]} has no article id (list, topic or other page)")
+        raise NotAnArticle("no CNA article id in the page or its URL")
+
+    @cached_property
+    def _body_el(self):
+        bodies = _BODY_IN_CENTRAL(self.central) if self.central is not None else []
+        if not bodies and self.article_el is not None:
+            bodies = _BODY_ANYWHERE(self.article_el)
+        if not bodies:
+            raise NotAnArticle("no article body (div.paragraph) on the page")
+        if _DIGEST_LINK(bodies[0]):
+            raise NotAnArticle("早安世界 digest: a list of 看完整報導 links, not an article")
+        return bodies[0]
+
+    @cached_property
+    def _text(self) -> tuple[list[str], list[str]]:
+        """(paragraphs, editors): the closing credit is split off the text."""
+        paragraphs: list[str] = []
+        editors: list[str] = []
+        for block in _body_blocks(self._body_el):
+            if block.startswith(_RELATED_PREFIXES):
+                continue
+            block, names = parse_credit(block)
+            editors += [name for name in names if name not in editors]
+            if block:
+                paragraphs.append(block)
+        return paragraphs, editors
+
+    def body(self) -> list[str]:
+        paragraphs = self._text[0]
+        if not paragraphs:
+            raise FieldMissing("empty body")
+        return paragraphs
+
+    def title(self) -> str:
+        for h1 in _H1(self.scope):
+            span = h1.find("span")
+            title = clean_text((span if span is not None else h1).text_content())
+            if title:
+                return title
+        for candidate in self._title_candidates():
+            if isinstance(candidate, str) and clean_text(candidate):
+                title = clean_text(candidate)
+                if title not in ("中央社 CNA", "中央社"):
+                    return title
+        raise FieldMissing("no title")
+
+    @cached_property
+    def _page_times(self) -> tuple[datetime | None, datetime | None, bool]:
+        """(published, updated, whether the page gives a modification time at all): structured
+        times first, the visible `div.updatetime` text for what they lack."""
+        published_values, updated_values = self._time_sources()
+        published, updated = _first_time(published_values), _first_time(updated_values)
+        known = updated is not None
+        if published is None or updated is None:
+            boxes = _UPDATETIME(self.scope)
+            shown_published, shown_updated = visible_times(boxes[0].text_content() if boxes else "")
+            published, updated = published or shown_published, updated or shown_updated
+            known = known or bool(boxes)
+        if published is None:  # only `最新更新：…` shown: the one time the page gives
+            published, updated = updated, None
+        return published, updated, known
+
+    def published_at(self) -> str:
+        published = self._page_times[0]
+        if published is None:
+            raise FieldMissing("no publication time")
+        return iso(published)
+
+    def updated_at(self) -> str | None:
+        published, updated, known = self._page_times
+        if not known:
+            raise FieldMissing("no modification time nor div.updatetime")
+        return iso(updated) if updated and updated != published else None
+
+    def category(self) -> str:
+        article_el = self.article_el
+        if article_el is not None and (article_el.get("data-origin-type-name") or "").strip():
+            return article_el.get("data-origin-type-name").strip()
+        scope = self.central if self.central is not None else self.tree
+        crumbs = [clean_text(a.text_content()) for a in _BREADCRUMB_LINKS(scope)]
+        crumbs = [c for c in crumbs if c and c != "首頁"]
+        if crumbs:
+            return crumbs[-1]
+        if section := self._section():
+            return section
+        parts = self.metas.get(("property", "og:title"), "").split(" | ")
+        if len(parts) == 3 and parts[1].strip():
+            return parts[1].strip()
+        raise FieldMissing("no data-origin-type-name, breadcrumb or section")
+
+    def byline(self) -> tuple[list[str], str | None]:
+        # the dateline opens the text; an editor's note may come first
+        credited = next(filter(None, map(parse_dateline, self._text[0][:2])), None)
+        if credited is None:
+            boxes = _AUTHOR_BOX(self.scope)
+            credited = parse_byline(boxes[0].text_content()) if boxes else None
+        if credited is None:
+            raise FieldMissing("no （中央社…電） dateline nor div.author byline")
+        return credited
+
+    def editors(self) -> list[str]:
+        return self._text[1]
+
+    def _description_source(self) -> str | None:
+        return self.metas.get(("name", "description")) or self.metas.get(("property", "og:description"))
+
+    def description(self) -> str:
+        description = clean_text(self._description_source() or "")
+        if not description:
+            raise FieldMissing("no description meta")
+        return description
+
+    def images(self) -> list[Image]:
+        return _images(self.central, self._body_el, self._identity[0])
+
+
+class Layout2018(_CnaPage):
+    """2016 – about 2021: no JSON-LD; times in `meta[itemprop=datePublished|dateModified]`
+    (`2016/03/19 08:15`, Taipei) and the visible `最新更新：…` / `發布時間：…` text (the 2021
+    pages of this generation show only the text, bylines in `div.author`, paragraphs in
+    `div.dictionary` wrappers); no keyword tags; the closing credit not yet always there."""
+
+    def _time_sources(self) -> tuple[list, list]:
+        return [self.metas.get(("itemprop", "datePublished"))], [self.metas.get(("itemprop", "dateModified"))]
+
+    def tags(self) -> list[str]:
+        return _keyword_tags([a.text_content() for a in _KEYWORD_LINKS(self._tag_scope)])
+
+
+class Layout2023(_CnaPage):
+    """About 2022 –: a JSON-LD NewsArticle (in an array) and `article:published_time` /
+    `article:modified_time` / `article:tag` metas; `article[data-title][data-canonical-url]
+    [data-origin-type-name]`; visible time `2023/8/23 15:06（8/23 15:31 更新）`; keyword tags in
+    `div.keywordTag`; every story closes with its `（編輯：…）` credit."""
+
+    @cached_property
+    def news(self) -> dict:
+        return jsonld_of_type(self.tree, "NewsArticle", "Article", "ReportageNewsArticle") or {}
+
+    def _declared_urls(self) -> list:
+        entity = self.news.get("mainEntityOfPage")
+        return [
+            *super()._declared_urls(),
+            self.news.get("url"),
+            entity.get("@id") if isinstance(entity, dict) else entity,
+        ]
+
+    def _title_candidates(self) -> list:
+        return [self.news.get("headline"), *super()._title_candidates()]
+
+    def _time_sources(self) -> tuple[list, list]:
+        return (
+            [self.news.get("datePublished"), self.metas.get(("property", "article:published_time"))],
+            [self.news.get("dateModified"), self.metas.get(("property", "article:modified_time"))],
+        )
+
+    def _section(self) -> str | None:
+        section = self.news.get("articleSection")
+        if isinstance(section, list):
+            section = section[0] if section else None
+        return section.strip() if isinstance(section, str) and section.strip() else None
+
+    def tags(self) -> list[str]:
+        found = [a.text_content() for a in _KEYWORD_LINKS(self._tag_scope)]
+        keywords = self.news.get("keywords")
+        if not found and isinstance(keywords, str):
+            found = keywords.split(",")
+        elif not found and isinstance(keywords, list):
+            found = [k for k in keywords if isinstance(k, str)]
+        if not found:
+            tag_metas = self.tree.xpath('//meta[@property="article:tag"]')
+            found = [el.get("content") or "" for el in tag_metas]
+            if not (tag_metas or isinstance(keywords, (str, list)) or _KEYWORD_BOX(self._tag_scope)):
+                raise FieldMissing("no div.keywordTag, JSON-LD keywords or article:tag")
+        return _keyword_tags(found)
+
+    def editors(self) -> list[str]:
+        editors = super().editors()
+        if not editors:
+            raise FieldMissing("no closing （編輯：…） credit")
+        return editors
+
+    def _description_source(self) -> str | None:
+        about = self.news.get("about")
+        return super()._description_source() or (about if isinstance(about, str) else None)
+
+
+def layout_for(tree, metas: dict[tuple[str, str], str]) -> type[_CnaPage]:
+    """The generation of a CNA page: Layout2023 when it carries an `article:published_time` meta
+    (`metas` as `_metas` reads them) or a JSON-LD article (about 2022 on), else Layout2018
+    (2016 – about 2021)."""
+    if ("property", "article:published_time") in metas:
+        return Layout2023
+    if jsonld_of_type(tree, "NewsArticle", "Article", "ReportageNewsArticle"):
+        return Layout2023
+    return Layout2018
 
 
 # --- the article ------------------------------------------------------------------------------
 
-def extract(html: str | bytes, url: str | None = None) -> Article:
+def extract_page(html: str | bytes, url: str | None = None, encoding: str | None = None) -> Extraction:
     try:
-        tree = parse_html(html)
+        tree = parse_html(html, encoding)
+    except NotAnArticle:
+        raise
     except (etree.ParserError, ValueError) as exc:
         raise NotAnArticle(f"unparseable HTML ({exc})") from None
-    articles = _ARTICLE(tree)
-    article_el = articles[0] if articles else None
-    centrals = _CENTRAL(tree)
-    central = centrals[0] if centrals else None
-    news = jsonld_of_type(tree, "NewsArticle", "Article", "ReportageNewsArticle")
-
     metas = _metas(tree)
-    page_url, source_id = _page_url(tree, metas, article_el, news, url)
+    return read_article(layout_for(tree, metas)(tree, metas, url))
 
-    bodies = _BODY_IN_CENTRAL(central) if central is not None else []
-    if not bodies and article_el is not None:
-        bodies = _BODY_ANYWHERE(article_el)
-    if not bodies:
-        raise NotAnArticle("no article body (div.paragraph) on the page")
-    body_el = bodies[0]
-    if _DIGEST_LINK(body_el):
-        raise NotAnArticle("早安世界 digest: a list of 看完整報導 links, not an article")
 
-    title = _title(tree, metas, central, article_el, news)
-    if not title:
-        raise NotAnArticle("no title")
-    scope = central if central is not None else (article_el if article_el is not None else tree)
-    published, updated = _times(metas, scope, news)
-    if published is None:
-        raise NotAnArticle("no publication time")
-
-    paragraphs: list[str] = []
-    editors: list[str] = []
-    for block in _body_blocks(body_el):
-        if block.startswith(_RELATED_PREFIXES):
-            continue
-        block, names = parse_credit(block)
-        editors += [name for name in names if name not in editors]
-        if block:
-            paragraphs.append(block)
-    if not paragraphs:
-        raise NotAnArticle("empty body")
-
-    # The dateline opens the text; an editor's note may come first.
-    credited = next(filter(None, map(parse_dateline, paragraphs[:2])), None)
-    if credited is None:
-        boxes = _AUTHOR_BOX(scope)
-        credited = parse_byline(boxes[0].text_content()) if boxes else None
-    authors, location = credited or ([], None)
-
-    description = metas.get(("name", "description")) or metas.get(("property", "og:description"))
-    if description is None and news and isinstance(news.get("about"), str):
-        description = news["about"]
-    images = _images(central, body_el, page_url)
-    return Article(
-        source="cna",
-        source_id=source_id,
-        url=page_url,
-        title=title,
-        published_at=iso(published),
-        updated_at=iso(updated) if updated and updated != published else None,
-        category=_category(tree, metas, central, article_el, news),
-        tags=_tags(tree, article_el if article_el is not None else tree, news),
-        authors=authors,
-        location=location,
-        editors=editors,
-        description=(clean_text(description) or None) if description else None,
-        body="\n\n".join(paragraphs),
-        body_html=render_body_html(paragraphs, images),
-        images=images,
-        language="zh-Hant",
-    )
+def extract(html: str | bytes, url: str | None = None) -> Article:
+    return extract_page(html, url).article

@@ -7,89 +7,34 @@ The body is read from `div.story[itemprop=articleBody]` by flattening it into li
 elements and `<br>` both end a line, so nested or unclosed tags don't matter), then sorting the
 lines: captions go to the photos they point at (▲ above, ▼ below, ▲▼ both), known boilerplate
 is dropped line by line, and a related-news marker (延伸閱讀, 更多新聞, …) ends the article.
+
+The dated page generations, Layout2017 and Layout2023, are classes with one reader per field
+(see `layout_for`).
 """
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urljoin
+from datetime import datetime
+from functools import cached_property
+from urllib.parse import urljoin
 
 import lxml.etree
 
-from crawler.extract import NotAnArticle, common
-from crawler.items import Article, Image
+from crawler.extract import (
+    Extraction,
+    FieldMissing,
+    NotAnArticle,
+    PageLayout,
+    common,
+    read_article,
+)
+from newsarchive.article import SITES, Article, Image
+from newsarchive.article.sites import source_of_host, split_url
+from newsarchive.article.times import TAIPEI, iso, parse_iso
 
 SOURCE = "ettoday"
-_HOST = re.compile(r"^(?:([a-z0-9-]+)\.)?ettoday\.net$")
-_DATED_PATH = re.compile(r"^/news/(\d{8})/(\d+)\.htm$")
-_SUBDOMAIN_PATH = re.compile(r"^/news/(\d+)(?:\.htm)?/?$")
-_ARTICLE_PATH = re.compile(r"^/article/(\d+)\.htm$")
-_AMP_PATH = re.compile(r"^/amp/amp_news\.php\d*$")
-
-
-# ---------------------------------------------------------------------------- URLs
-
-
-def _site_parts(url: str):
-    """(subdomain, urlsplit parts) of a URL on an ettoday.net host (scheme optional), else None."""
-    split = common.split_url(url)
-    if split is None:
-        return None
-    parts, host = split
-    if parts.scheme not in ("http", "https"):
-        return None
-    match = _HOST.match(host)
-    if not match:
-        return None
-    return (match.group(1) or "www"), parts
-
-
-def _parse_url(url: str) -> tuple[str, str, str, str | None] | None:
-    """(subdomain, form, id, date) of an article URL of any ETtoday form, else None."""
-    site = _site_parts(url)
-    if site is None:
-        return None
-    sub, parts = site
-    path = parts.path
-    if match := _DATED_PATH.match(path):
-        found = sub, "dated", match.group(2), match.group(1)
-    elif sub not in ("www", "m") and (match := _SUBDOMAIN_PATH.match(path)):
-        found = sub, "news", match.group(1), None
-    elif match := _ARTICLE_PATH.match(path):
-        found = sub, "article", match.group(1), None
-    elif _AMP_PATH.match(path):
-        found = sub, "amp", parse_qs(parts.query).get("news_id", [""])[0], None
-    else:
-        return None
-    sub, form, number, date = found
-    if not number.isdigit() or int(number) == 0:
-        return None
-    return sub, form, str(int(number)), date
-
-
-def article_id(url: str) -> str | None:
-    """The numeric article id of any ETtoday article URL form, else None."""
-    parsed = _parse_url(url)
-    return parsed[2] if parsed else None
-
-
-def canonical_url(url: str) -> str | None:
-    """https, no query or fragment; the mobile host becomes www. None when the URL alone can't
-    tell (an AMP URL lacks the date of the www form). A subdomain form keeps its host: the page's
-    canonical link wins during extraction (star.ettoday.net/news/<id> redirects to any story)."""
-    parsed = _parse_url(url)
-    if not parsed:
-        return None
-    sub, form, source_id, date = parsed
-    host = "www" if sub == "m" else sub
-    if form == "dated":
-        return f"https://{host}.ettoday.net/news/{date}/{source_id}.htm"
-    if form == "article":
-        return f"https://{host}.ettoday.net/article/{source_id}.htm"
-    if form == "news":
-        return f"https://{host}.ettoday.net/news/{source_id}"
-    return None
+_RULES = SITES[SOURCE]
 
 
 def _absolute(href: str) -> str:
@@ -99,7 +44,7 @@ def _absolute(href: str) -> str:
         url = urljoin("https://www.ettoday.net/", href.strip())
     except ValueError:  # a malformed host such as "//[x"
         return href.strip()
-    if url.startswith("http://") and _site_parts(url) is not None:
+    if url.startswith("http://") and source_of_host(url) == SOURCE:
         url = "https://" + url[len("http://"):]
     return url
 
@@ -535,16 +480,16 @@ def _title(tree, head: _Head) -> str | None:
 
 
 def _published(tree, head: _Head):
-    found = common.parse_iso(head.meta("pubdate", "article:published_time"))
+    found = parse_iso(head.meta("pubdate", "article:published_time"))
     if found:
         return found
     for key in ("datePublished", "dateCreated"):
-        if found := common.parse_iso(head.ld_text(key)):
+        if found := parse_iso(head.ld_text(key)):
             return found
     for el in tree.xpath('//time[@itemprop="datePublished"] | //time[contains(@class, "date")]'
                          ' | //time[contains(@class, "news-time")]'):
         stamp = el.get("datetime") or ""
-        if re.match(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", stamp) and (found := common.parse_iso(stamp)):
+        if re.match(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", stamp) and (found := parse_iso(stamp)):
             return found
         if found := _text_time(el.text_content()):
             return found
@@ -560,14 +505,14 @@ def _text_time(text: str):
         return None
     year, month, day, hour, minute, second = (int(g or 0) for g in match.groups())
     try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=common.TAIPEI)
+        return datetime(year, month, day, hour, minute, second, tzinfo=TAIPEI)
     except ValueError:
         return None
 
 
 def _updated(head: _Head):
-    found = common.parse_iso(head.meta("lastmod", "article:modified_time"))
-    return found or common.parse_iso(head.ld_text("dateModified"))
+    found = parse_iso(head.meta("lastmod", "article:modified_time"))
+    return found or parse_iso(head.ld_text("dateModified"))
 
 
 def _section_label(value: str | None) -> str | None:
@@ -604,7 +549,9 @@ def _tag_list(values) -> list[str]:
     return tags
 
 
-def _tags(tree, head: _Head) -> list[str]:
+def _tags(tree, head: _Head, boxes: tuple[str, ...]) -> list[str]:
+    """Tags from the news_keywords meta, else JSON-LD keywords, else the links of the first of
+    the tag `boxes` (CSS selectors) holding any; FieldMissing when the page has none of these."""
     keywords = head.meta("news_keywords")
     if keywords:
         keywords = re.sub(r"^標籤\s*[:：]\s*", "", keywords.strip())
@@ -614,30 +561,36 @@ def _tags(tree, head: _Head) -> list[str]:
         listed = re.split(r"[,，]", listed)
     if isinstance(listed, list):
         return _tag_list(v for v in listed if isinstance(v, str))
-    for selector in ("div.part_tag_1 a", "p.tag a", "div.tag a", "div.part_tag a", "div.part_keyword a"):
-        links = tree.cssselect(selector)
-        if links:
-            return _tag_list(a.text_content() for a in links)
+    found_box = False
+    for selector in boxes:
+        for box in tree.cssselect(selector):
+            found_box = True
+            links = box.cssselect("a")
+            if links:
+                return _tag_list(a.text_content() for a in links)
+    if not found_box:
+        raise FieldMissing("no news_keywords meta, JSON-LD keywords or tag box")
     return []
 
 
-def _description(head: _Head, tags: list[str]) -> str | None:
+def _description(head: _Head, tags: list[str] | None) -> str | None:
+    """The description meta without the tags the site appends: "…討論。(周刊王)". With the tags
+    unknown (None) a list of several is still recognisable; a single word in brackets is kept."""
     value = head.meta("description", "og:description")
     if not value:
         return None
     value = _clean_text(value)
-    # the site appends the tags: "…討論。(周刊王)"
     match = re.search(r"\s*\(([^()]*)\)$", value)
     if match:
         listed = [t.strip() for t in re.split(r"[,，]", match.group(1)) if t.strip()]
-        if not listed or set(listed) & set(tags):
+        if not listed or (set(listed) & set(tags) if tags is not None else len(listed) > 1):
             value = value[: match.start()]
     return value or None
 
 
-def _page_url(tree, head: _Head, url: str | None) -> tuple[str | None, str | None]:
+def _page_url(tree, head: _Head, url: str | None, item_id: str | None) -> tuple[str | None, str | None]:
     """(canonical URL, id): from the page's canonical link first, then og:url, JSON-LD, the URL
-    given and the AMP link; the id also from dable:item_id. Without any URL of the article,
+    given and the AMP link; the id also from `item_id` (dable's). Without any URL of the article,
     star.ettoday.net/news/<id> (which redirects any id to its story) stands in."""
     main_entity = head.ld.get("mainEntityOfPage")
     if isinstance(main_entity, dict):
@@ -646,23 +599,23 @@ def _page_url(tree, head: _Head, url: str | None) -> tuple[str | None, str | Non
     hrefs += [head.meta("og:url"), head.ld.get("url"), main_entity, url]
     hrefs += [el.get("href") for el in tree.xpath('//link[@rel="amphtml"]')]
     hrefs = [h for h in hrefs if isinstance(h, str) and h.strip()]
-    ids = [article_id(h) for h in hrefs]
+    ids = [_RULES.article_id(h) for h in hrefs]
     source_id = next((i for i in ids if i), None)
     if source_id is None:
-        item_id = head.meta("dable:item_id") or ""
+        item_id = item_id or ""
         source_id = str(int(item_id)) if item_id.isdigit() and int(item_id) else None
     if source_id is None:
         return None, None
     canonical = next(
-        (canonical_url(h) for h, i in zip(hrefs, ids) if i == source_id and canonical_url(h)),
+        (_RULES.canonical_url(h) for h, i in zip(hrefs, ids) if i == source_id and _RULES.canonical_url(h)),
         f"https://star.ettoday.net/news/{source_id}",
     )
     return canonical, source_id
 
 
 def _not_article_reason(tree, url: str | None) -> str:
-    site = _site_parts(url) if url else None
-    path = site[1].path if site else ""
+    split = split_url(url) if url and source_of_host(url) == SOURCE else None
+    path = split[0].path if split else ""
     if tree.xpath('//div[contains(@class, "part_list_2")]') or "/news/focus/" in path or "news-list" in path:
         return "ETtoday list or category page, not an article"
     if "search" in path or tree.xpath('//form[contains(@action, "search")]//input[@value!=""]'):
@@ -673,44 +626,136 @@ def _not_article_reason(tree, url: str | None) -> str:
     return "no article body (div.story) on the page"
 
 
-def extract(html: str | bytes, url: str | None = None) -> Article:
+# ---------------------------------------------------------------------------- layouts
+
+
+class _EttodayPage(PageLayout):
+    """What every ETtoday generation shares: the story in `div.story[itemprop=articleBody]`
+    opening with its byline line, `pubdate` / `lastmod` / `section` / `news_keywords` metas and a
+    JSON-LD NewsArticle. ETtoday credits no editors."""
+
+    source = SOURCE
+    # the story first: without one the page is a list, search or error page, which says more
+    required_order = ("body", "identity", "title", "published_at")
+    tag_boxes: tuple[str, ...] = ()
+
+    def __init__(self, tree, head: _Head, url: str | None) -> None:
+        self.tree, self.head, self.url = tree, head, url
+
+    def _item_id(self) -> str | None:
+        return None
+
+    @cached_property
+    def _content(self) -> tuple[list[str], list[Image]]:
+        story = _story_element(self.tree)
+        if story is None:
+            raise NotAnArticle(_not_article_reason(self.tree, self.url))
+        return _body(story)
+
+    def body(self) -> list[str]:
+        if not self._content[0]:
+            raise FieldMissing("article body is empty")
+        return self._content[0]
+
+    def images(self) -> list[Image]:
+        return self._content[1]
+
+    def identity(self) -> tuple[str, str]:
+        canonical, source_id = _page_url(self.tree, self.head, self.url, self._item_id())
+        if not source_id or not canonical:
+            raise FieldMissing("no ETtoday article id in the canonical link, og:url, dable:item_id or URL")
+        return canonical, source_id
+
+    def title(self) -> str:
+        title = _title(self.tree, self.head)
+        if not title:
+            raise FieldMissing("article has no title")
+        return title
+
+    @cached_property
+    def _published(self) -> datetime:
+        published = _published(self.tree, self.head)
+        if published is None:
+            raise FieldMissing("article has no publication time")
+        return published
+
+    def published_at(self) -> str:
+        return iso(self._published.astimezone(TAIPEI))
+
+    def updated_at(self) -> str | None:
+        updated = _updated(self.head)
+        if updated is None:
+            raise FieldMissing("no lastmod, article:modified_time or JSON-LD dateModified")
+        return iso(updated.astimezone(TAIPEI)) if updated > self._published else None
+
+    def category(self) -> str:
+        category = _category(self.tree, self.head)
+        if category is None:
+            raise FieldMissing("no section meta, breadcrumb or JSON-LD articleSection")
+        return category
+
+    @cached_property
+    def _tags(self) -> list[str]:
+        return _tags(self.tree, self.head, self.tag_boxes)
+
+    def tags(self) -> list[str]:
+        return self._tags
+
+    def byline(self) -> tuple[list[str], str | None]:
+        authors, location = _byline(self._content[0])
+        if not authors:
+            raise FieldMissing("no byline line opening the story")
+        return authors, location
+
+    def editors(self) -> list[str]:
+        return []
+
+    def description(self) -> str:
+        try:
+            tags = self._tags
+        except FieldMissing:
+            tags = None
+        description = _description(self.head, tags)
+        if description is None:
+            raise FieldMissing("no description meta")
+        return description
+
+
+class Layout2017(_EttodayPage):
+    """2017 – about 2020 (the 2018/2019 captures of a 2017 story): assets on static.ettoday.net,
+    no `article:*` metas, no `dable:item_id`, tags in `p.tag` (desktop) or `div.tag` (mobile)."""
+
+    tag_boxes = ("p.tag", "div.tag")
+
+
+class Layout2023(_EttodayPage):
+    """About 2021 –: `article:section` / `article:published_time` metas, `dable:item_id` (the id
+    when no URL names it), tags in `div.part_tag_1`."""
+
+    tag_boxes = ("div.part_tag_1", "div.part_tag", "div.part_keyword")
+
+    def _item_id(self) -> str | None:
+        return self.head.meta("dable:item_id")
+
+
+def layout_for(head: _Head) -> type[_EttodayPage]:
+    """The generation of an ETtoday page from its metas: Layout2023 when it has a `dable:item_id`
+    or an `article:section` / `article:published_time` meta (about 2021 on), else Layout2017."""
+    if head.meta("dable:item_id", "article:section", "article:published_time"):
+        return Layout2023
+    return Layout2017
+
+
+def extract_page(html: str | bytes, url: str | None = None, encoding: str | None = None) -> Extraction:
     try:
-        tree = common.parse_html(html or b"")
+        tree = common.parse_html(html or b"", encoding)
+    except NotAnArticle:
+        raise
     except (lxml.etree.ParserError, ValueError) as exc:
         raise NotAnArticle(f"unparseable HTML: {exc}") from None
-    story = _story_element(tree)
-    if story is None:
-        raise NotAnArticle(_not_article_reason(tree, url))
     head = _Head.of(tree)
-    canonical, source_id = _page_url(tree, head, url)
-    if not source_id or not canonical:
-        raise NotAnArticle("no ETtoday article id in the canonical link, og:url, dable:item_id or URL")
-    title = _title(tree, head)
-    if not title:
-        raise NotAnArticle("article has no title")
-    published = _published(tree, head)
-    if published is None:
-        raise NotAnArticle("article has no publication time")
-    paragraphs, images = _body(story)
-    if not paragraphs:
-        raise NotAnArticle("article body is empty")
-    updated = _updated(head)
-    authors, location = _byline(paragraphs)
-    tags = _tags(tree, head)
-    return Article(
-        source=SOURCE,
-        source_id=source_id,
-        url=canonical,
-        title=title,
-        published_at=common.iso(published.astimezone(common.TAIPEI)),
-        updated_at=common.iso(updated.astimezone(common.TAIPEI)) if updated and updated > published else None,
-        category=_category(tree, head),
-        tags=tags,
-        authors=authors,
-        location=location,
-        editors=[],
-        description=_description(head, tags),
-        body="\n\n".join(paragraphs),
-        body_html=common.render_body_html(paragraphs, images),
-        images=images,
-    )
+    return read_article(layout_for(head)(tree, head, url))
+
+
+def extract(html: str | bytes, url: str | None = None) -> Article:
+    return extract_page(html, url).article

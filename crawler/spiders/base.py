@@ -7,7 +7,7 @@ Modes (the same `-a` arguments for every site):
 
 Robots: before the first request to a host is scheduled, that host's robots.txt is fetched and
 parsed; requests wait for it and disallowed ones are never scheduled. The parser is handed to
-crawler.middlewares.SharedRobotsTxtMiddleware, which guards every other request (redirects) without
+crawler.middlewares.RobotsGuardMiddleware, which guards every other request (redirects) without
 downloading the file again.
 
 Articles: each discovery page's article ids are deduplicated within the run and decided in one
@@ -18,28 +18,31 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
+from urllib.parse import urlsplit
 
 import lxml.etree
 import scrapy
+from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 from scrapy.utils.misc import load_object
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+from w3lib.encoding import http_content_type_encoding
 
-from crawler.extract import NotAnArticle, site
-from crawler.items import SOURCES
+from crawler.extract import NotAnArticle, extractor
+from crawler.failures import cause_label, failure_cause
 from crawler.middlewares import robots_known
-from crawler.revisit import RevisitPolicy, conditional_headers
+from crawler.revisit import RevisitPolicy, Visit, conditional_headers
+from newsarchive.article import SOURCES, site
+from newsarchive.article.sites import Site
+from newsarchive.article.times import TAIPEI
 
 logger = logging.getLogger(__name__)
 
-TAIPEI = ZoneInfo("Asia/Taipei")
 SPIDER_ARGUMENTS = ("since", "until", "urls")
 
 # Scheduling order: robots before everything on its host, sitemaps (they carry lastmod) before
@@ -48,6 +51,16 @@ PRIORITY_ROBOTS = 100
 PRIORITY_SITEMAP = 30
 PRIORITY_LISTING = 20
 PRIORITY_ARTICLE = 0
+
+# A host whose robots.txt cannot even be connected to is unreachable: nothing else of it is
+# requested, and when it is the site's own host the crawl stops at once (reason SITE_UNREACHABLE,
+# the run's error in the stat UNREACHABLE_STAT). Bounded so a dead site is known within a minute.
+UNREACHABLE_CAUSES = {"dns": "DNS lookup failed", "connection_refused": "connection refused",
+                      "timeout": "connection timed out"}
+SITE_UNREACHABLE = "site_unreachable"
+UNREACHABLE_STAT = "newsarchive/unreachable"
+ROBOTS_TIMEOUT = 15  # seconds per attempt...
+ROBOTS_RETRIES = 1  # ...and one retry
 
 ARTICLE_STATUSES = [304, 404, 410]  # handled by parse_article instead of HttpErrorMiddleware
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -165,11 +178,6 @@ def page_links(response: Response, scope=None) -> list[str]:
     return [response.urljoin(href.strip()) for href in hrefs if href.strip()]
 
 
-def strip_query(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
 def _newer(lastmod: datetime | None, than: datetime | None) -> bool:
     return lastmod is not None and (than is None or lastmod > than)
 
@@ -212,8 +220,10 @@ class NewsSpider(scrapy.Spider):
         self.state: dict[str, Any] = {}  # replaced by Scrapy's SpiderState when JOBDIR is set
         self._robots: dict[str, Any] = {}  # host -> robots parser, or None when everything is allowed
         self._held: dict[str, list[scrapy.Request]] = {}  # host -> requests waiting for its robots.txt
+        self._unreachable: set[str] = set()  # hosts whose robots.txt could not be connected to
         # article id -> its request while pending, None once answered (each id once per run)
         self._requested: dict[str, scrapy.Request | None] = {}
+        self._deciding: dict[str, datetime | None] = {}  # article id -> newest lastmod while the archive is asked
         self._passed: dict[str, datetime | None] = {}  # article id -> lastmod when the policy said no
 
     @classmethod
@@ -226,8 +236,13 @@ class NewsSpider(scrapy.Spider):
         return spider
 
     @property
-    def site(self) -> ModuleType:
+    def site(self) -> Site:
+        """The site's URL rules (article ids, canonical URLs)."""
         return site(self.name)
+
+    @property
+    def extractor(self) -> ModuleType:
+        return extractor(self.name)
 
     @property
     def stats(self):
@@ -251,22 +266,25 @@ class NewsSpider(scrapy.Spider):
             requests = self.backfill_requests(self.days)
         else:
             requests = self.latest_requests()
-        for request in requests:
+        async for request in requests:
             for ready in self.gate(request):
                 yield ready
 
-    def latest_requests(self) -> Iterable[scrapy.Request]:
+    # the mode hooks are async generators: they may await the revisit policy (an archive query)
+
+    def latest_requests(self) -> AsyncIterator[scrapy.Request]:
         raise NotImplementedError
 
-    def backfill_requests(self, days: list[date]) -> Iterable[scrapy.Request]:
+    def backfill_requests(self, days: list[date]) -> AsyncIterator[scrapy.Request]:
         raise NotImplementedError
 
-    def url_requests(self) -> Iterator[scrapy.Request]:
+    async def url_requests(self) -> AsyncIterator[scrapy.Request]:
         """urls mode: exactly the given articles, fetched even if archived (conditionally then)."""
         by_id = {self.site.article_id(url): url for url in self.urls}
-        plan = self.revisit.plan(self.name, dict.fromkeys(by_id))
+        decided = await self._decide(dict.fromkeys(by_id))
         for source_id, url in by_id.items():
-            request = self.article_request(url, source_id, None, plan[source_id].state)
+            visit, _ = decided[source_id]
+            request = self.article_request(url, source_id, None, visit.state)
             self._requested[source_id] = request
             yield request
 
@@ -276,6 +294,9 @@ class NewsSpider(scrapy.Spider):
         """[request] once its host's robots.txt allows it; until that is known the request is held
         (and the first one held for a host brings that host's robots.txt request)."""
         host = urlsplit(request.url).hostname or ""
+        if host in self._unreachable:
+            self.stats.inc_value("newsarchive/unreachable_dropped")
+            return []
         if host in self._robots:
             if self.robots_allow(request.url):
                 return [request]
@@ -294,6 +315,8 @@ class NewsSpider(scrapy.Spider):
                 meta={
                     "dont_obey_robotstxt": True,
                     "robots_host": host,
+                    "download_timeout": min(ROBOTS_TIMEOUT, self.crawler.settings.getfloat("DOWNLOAD_TIMEOUT")),
+                    "max_retry_times": ROBOTS_RETRIES,
                     # 4xx means there is no robots.txt; 429 and 5xx mean it is unavailable
                     "handle_httpstatus_list": [status for status in range(400, 500) if status != 429],
                 },
@@ -319,19 +342,34 @@ class NewsSpider(scrapy.Spider):
             sitemaps = list(sitemap_urls_from_robots(response.body, base_url=response.url))
         else:  # 4xx: no robots.txt, everything is allowed
             self._robots[host] = None
-        self.crawler.signals.send_catch_log(robots_known, netloc=host, parser=self._robots[host])
+        self.crawler.signals.send_catch_log(robots_known, host=host, parser=self._robots[host])
         yield from self.robots_loaded(host, sitemaps)
         yield from self._release(host)
 
     def robots_failed(self, failure):
         host = failure.request.meta["robots_host"]
         self.stats.inc_value("newsarchive/discovery_failed")
+        unreachable = UNREACHABLE_CAUSES.get(failure_cause(failure.value))
+        if unreachable:
+            self.host_unreachable(host, unreachable)
+            return
         # like Scrapy's RobotsTxtMiddleware; paths a site may not want crawled stay off (robots_explicitly_allow)
         self.logger.warning("robots.txt of %s unavailable (%s): allowing all", host, failure.getErrorMessage())
         self._robots[host] = None
-        self.crawler.signals.send_catch_log(robots_known, netloc=host, parser=None)
+        self.crawler.signals.send_catch_log(robots_known, host=host, parser=None)
         yield from self.robots_loaded(host, [])
         yield from self._release(host)
+
+    def host_unreachable(self, host: str, cause: str) -> None:
+        """Drop what waited for `host`; stop the crawl when it is the site's own host."""
+        self._unreachable.add(host)
+        held = self._held.pop(host, [])
+        self.stats.inc_value("newsarchive/unreachable_dropped", len(held))
+        message = f"{host} unreachable: {cause}"
+        self.logger.error("%s (%d request(s) dropped)", message, len(held))
+        if host == urlsplit(self.home).hostname:
+            self.stats.set_value(UNREACHABLE_STAT, message)
+            raise CloseSpider(SITE_UNREACHABLE)
 
     def robots_loaded(self, host: str, sitemaps: list[str]) -> Iterable[scrapy.Request]:
         """Hook: requests to make once a host's robots.txt is known (e.g. its declared sitemaps)."""
@@ -353,7 +391,7 @@ class NewsSpider(scrapy.Spider):
         self.stats.inc_value("newsarchive/discovery_failed")
         self.logger.warning("discovery source unusable: %s (%s)", response.url, reason)
 
-    def parse_sitemap(self, response: Response):
+    async def parse_sitemap(self, response: Response):
         try:
             kind, entries = sitemap_entries(response.body)
         except DiscoveryError as exc:
@@ -363,11 +401,13 @@ class NewsSpider(scrapy.Spider):
         if kind == "sitemapindex":
             for loc, _ in entries:
                 if urlsplit(loc).hostname == urlsplit(response.url).hostname:
-                    yield from self.gate(self.discovery_request(loc, self.parse_sitemap, PRIORITY_SITEMAP))
+                    for ready in self.gate(self.discovery_request(loc, self.parse_sitemap, PRIORITY_SITEMAP)):
+                        yield ready
             return
-        yield from self.article_requests(entries)
+        for request in await self.article_requests(entries):
+            yield request
 
-    def parse_feed(self, response: Response):
+    async def parse_feed(self, response: Response):
         try:
             entries = feed_entries(response.body)
         except DiscoveryError as exc:
@@ -375,17 +415,20 @@ class NewsSpider(scrapy.Spider):
             return
         self.stats.inc_value("newsarchive/discovery_ok")
         links = [next((url for url in urls if self.site.article_id(url)), None) for urls in entries]
-        yield from self.article_requests((url, None) for url in links if url)
+        for request in await self.article_requests((url, None) for url in links if url):
+            yield request
 
     # --- articles ---
 
-    def article_requests(self, found: Iterable[tuple[str, datetime | None]]) -> list[scrapy.Request]:
+    async def article_requests(self, found: Iterable[tuple[str, datetime | None]]) -> list[scrapy.Request]:
         """Requests for the articles of one discovery page that the revisit policy wants fetched.
 
         `found` holds (url, lastmod); duplicates (any URL form of one id) keep the newest lastmod.
         An id already requested in this run is not requested again: a newer lastmod only updates
         the pending request. The archive is asked once for the whole page. Everything is decided
-        and registered before returning: Scrapy interleaves the output of concurrent callbacks.
+        and registered before returning (Scrapy interleaves the output of concurrent callbacks),
+        and ids are registered as being decided before the archive is awaited (other callbacks
+        run meanwhile), so an id is never requested twice in a run.
         """
         candidates: dict[str, tuple[str, datetime | None]] = {}
         for url, lastmod in found:
@@ -394,23 +437,42 @@ class NewsSpider(scrapy.Spider):
                 candidates[source_id] = (url, lastmod)
         undecided: dict[str, datetime | None] = {}
         for source_id, (_, lastmod) in candidates.items():
-            if source_id in self._requested:
+            if source_id in self._deciding:
+                if _newer(lastmod, self._deciding[source_id]):
+                    self._deciding[source_id] = lastmod
+            elif source_id in self._requested:
                 pending = self._requested[source_id]
                 if pending is not None and _newer(lastmod, pending.meta.get("source_lastmod")):
                     pending.meta["source_lastmod"] = lastmod
             elif source_id not in self._passed or _newer(lastmod, self._passed[source_id]):
                 undecided[source_id] = lastmod
         ready = []
-        for source_id, visit in self.revisit.plan(self.name, undecided).items():
+        for source_id, (visit, lastmod) in (await self._decide(undecided)).items():
             self.stats.inc_value(f"newsarchive/revisit/{visit.reason}")
-            url, lastmod = candidates[source_id]
             if not visit.fetch:
                 self._passed[source_id] = lastmod
                 continue
+            url = candidates[source_id][0]
             request = self.article_request(url, source_id, lastmod, visit.state, revisit=visit.reason)
             self._requested[source_id] = request
             ready += self.gate(request)
         return ready
+
+    async def _decide(self, lastmods: dict[str, datetime | None]) -> dict[str, tuple[Visit, datetime | None]]:
+        """The revisit policy's (visit, newest lastmod) for ids not registered yet. They are
+        registered as being decided while the archive is asked; a newer lastmod another page
+        brought meanwhile is decided again from the same archive state."""
+        self._deciding.update(lastmods)
+        try:
+            plan = await self.revisit.plan(self.name, lastmods)
+        finally:
+            newest = {source_id: self._deciding.pop(source_id) for source_id in lastmods}
+        decided = {}
+        for source_id, visit in plan.items():
+            if newest[source_id] != lastmods[source_id]:
+                visit = self.revisit.decide(visit.state, newest[source_id])
+            decided[source_id] = (visit, newest[source_id])
+        return decided
 
     def listed_article(self, source_id: str) -> bool:
         """Hook: False for ids discovery lists that are known not to be articles."""
@@ -423,15 +485,18 @@ class NewsSpider(scrapy.Spider):
         if lastmod is not None:
             meta["source_lastmod"] = lastmod
         return scrapy.Request(
-            self.site.canonical_url(url) or strip_query(url),
+            self.site.canonical_url(url),
             callback=self.parse_article,
             errback=self.article_failed,
             headers=conditional_headers(state),
             meta=meta,
             priority=PRIORITY_ARTICLE,
+            # ids are requested once per run already; the duplicate filter would silently drop a
+            # redirect back to a URL seen before, where REDIRECT_MAX_TIMES reports a loop
+            dont_filter=True,
         )
 
-    def parse_article(self, response: Response):
+    async def parse_article(self, response: Response):
         if response.status == 200:
             item = self.extract(response)
             if item is not None:
@@ -444,39 +509,53 @@ class NewsSpider(scrapy.Spider):
         elif response.status == 404:
             self.article_missing(response)
         self._answered(response.meta)
-        yield from self.article_done(response.meta, found=response.status != 404)
+        for request in await self.article_done(response.meta, found=response.status != 404):
+            yield request
 
     def article_missing(self, response: Response) -> None:
         self.stats.inc_value("newsarchive/not_found")
         self.logger.info("not found (404): %s", response.url)
 
-    def article_failed(self, failure):
+    async def article_failed(self, failure):
+        # after the retries; counted per cause for the run's verdict (crawler/runs.py)
+        cause = failure_cause(failure.value)
         self.stats.inc_value("newsarchive/article_failed")
-        self.logger.warning("article request failed: %s (%s)", failure.request.url, failure.getErrorMessage())
+        self.stats.inc_value(f"newsarchive/article_failed/{cause}")
+        self.logger.warning("article request failed (%s): %s (%s)", cause_label(cause), failure.request.url,
+                            failure.getErrorMessage())
         self._answered(failure.request.meta)
         # unknown is not missing: a failure never shortens a backfill day
-        yield from self.article_done(failure.request.meta, found=True)
+        for request in await self.article_done(failure.request.meta, found=True):
+            yield request
 
     def _answered(self, meta: dict) -> None:
         source_id = meta["article_key"][1]
         if source_id in self._requested:
             self._requested[source_id] = None  # keep the id, drop the request
 
-    def article_done(self, meta: dict, found: bool) -> Iterable[scrapy.Request]:
+    async def article_done(self, meta: dict, found: bool) -> list[scrapy.Request]:
         """Hook: called after every article response or failure (CNA backfill extends its window)."""
-        return ()
+        return []
 
     def extract(self, response: Response):
         self.stats.inc_value("newsarchive/article_pages")
         try:
-            return self.site.extract(response.body, response.url)
+            # the HTTP charset only: Scrapy's response.encoding falls back to its own guess
+            charset = http_content_type_encoding(response.headers.to_unicode_dict().get("Content-Type", ""))
+            extraction = self.extractor.extract_page(response.body, response.url, charset)
         except NotAnArticle as exc:
             self.stats.inc_value("newsarchive/not_article")
             self.logger.info("not an article: %s (%s)", response.url, exc)
+            return None
         except Exception as exc:  # one bad page never stops the crawl
             self.stats.inc_value("newsarchive/extraction_error")
             self.logger.error("extraction failed: %s (%s: %s)", response.url, type(exc).__name__, exc)
-        return None
+            return None
+        # an optional field that could not be read is left empty and counted: the run's field coverage
+        for name, reason in extraction.missing_fields.items():
+            self.stats.inc_value(f"newsarchive/field_missing/{name}")
+            self.logger.debug("field %s missing: %s (%s)", name, response.url, reason)
+        return extraction.article
 
 
 def json_body(response: Response) -> Any:

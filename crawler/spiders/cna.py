@@ -73,7 +73,7 @@ class CnaSpider(NewsSpider):
 
     # --- latest ---
 
-    def latest_requests(self):
+    async def latest_requests(self):
         # the sitemaps come from robots.txt, fetched before the first of these is scheduled
         for rank, category in enumerate(LIST_CATEGORIES):
             priority = PRIORITY_LISTING + (1 if rank == 0 else 0)  # aall (即時) first
@@ -94,14 +94,15 @@ class CnaSpider(NewsSpider):
         if self.robots_explicitly_allow(self.api_url):
             yield from self.gate(self.api_request(1))
 
-    def parse_list(self, response: Response):
+    async def parse_list(self, response: Response):
         main_list = response.css("#jsMainList, #myMainList")
         links = [url for url in page_links(response, main_list or None) if self.site.article_id(url)]
         if not main_list and not links:
             self.discovery_broken(response, "no article list")
             return
         self.stats.inc_value("newsarchive/discovery_ok")
-        yield from self.article_requests((url, None) for url in links)
+        for request in await self.article_requests((url, None) for url in links):
+            yield request
 
     def api_request(self, page: int) -> scrapy.Request:
         body = {"action": "0", "category": "aall", "pagesize": str(API_PAGE_SIZE), "pageidx": page}
@@ -115,7 +116,7 @@ class CnaSpider(NewsSpider):
             meta={"api_page": page},
         )
 
-    def parse_api(self, response: Response):
+    async def parse_api(self, response: Response):
         try:
             data = json_body(response)
             if not isinstance(data, dict) or data.get("Result") != "Y":
@@ -126,12 +127,13 @@ class CnaSpider(NewsSpider):
             self.discovery_broken(response, str(exc) or type(exc).__name__)
             return
         self.stats.inc_value("newsarchive/discovery_ok")
-        requests = list(self.article_requests((url, None) for url in links))
-        yield from requests
+        requests = await self.article_requests((url, None) for url in links)
         # page on while pages still hold articles the archive does not have
         page = response.meta["api_page"]
         if page < API_MAX_PAGES and any(r.meta.get("revisit") == "new" for r in requests):
-            yield from self.gate(self.api_request(page + 1))
+            requests += self.gate(self.api_request(page + 1))
+        for request in requests:
+            yield request
 
     def listed_article(self, source_id: str) -> bool:
         if int(source_id[8:]) >= FIRST_DIGEST_SERIAL:
@@ -141,16 +143,20 @@ class CnaSpider(NewsSpider):
 
     # --- backfill ---
 
-    def backfill_requests(self, days: list[date]):
+    async def backfill_requests(self, days: list[date]):
         progress = self.state.setdefault("backfill", {})
         for day in days:
             key = day.strftime("%Y%m%d")
             progress.setdefault(key, {"frontier": 0, "last_hit": 0, "outstanding": 0, "done": False})
-            yield from self._extend_day(key)
+            for request in await self._extend_day(key):
+                yield request
 
-    def _extend_day(self, key: str) -> list[scrapy.Request]:
+    async def _extend_day(self, key: str) -> list[scrapy.Request]:
         """Keep up to `lookahead` requests in flight for the day until max_misses past its last hit.
-        The requests are returned ungated (start() gates its requests, article_done these)."""
+        The requests are returned ungated (start() gates its requests, article_done these).
+
+        A serial and its in-flight slot are claimed before the archive is awaited, so concurrent
+        calls for one day never claim a serial twice nor exceed the lookahead."""
         day = self.state["backfill"][key]
         ready = []
         while day["outstanding"] < self.lookahead and day["frontier"] < min(
@@ -158,11 +164,12 @@ class CnaSpider(NewsSpider):
         ):
             serial = day["frontier"] = day["frontier"] + 1
             source_id = f"{key}{serial:04d}"
-            visit = self._backfill_visit(key, serial)
-            if not visit.fetch:  # archived: known to exist, no request
-                day["last_hit"] = serial
-                continue
             day["outstanding"] += 1
+            visit = await self._backfill_visit(key, serial)
+            if not visit.fetch:  # archived: known to exist, no request
+                day["outstanding"] -= 1
+                day["last_hit"] = max(day["last_hit"], serial)
+                continue
             request = self.article_request(
                 self.backfill_url.format(source_id), source_id, None, visit.state,
                 backfill=(key, serial), revisit=visit.reason,
@@ -177,11 +184,11 @@ class CnaSpider(NewsSpider):
             )
         return ready
 
-    def _backfill_visit(self, key: str, serial: int) -> Visit:
+    async def _backfill_visit(self, key: str, serial: int) -> Visit:
         block = (serial - 1) // PLAN_BLOCK
         if (key, block) not in self._block_plans:
             ids = [f"{key}{s:04d}" for s in range(block * PLAN_BLOCK + 1, min((block + 1) * PLAN_BLOCK, MAX_SERIAL) + 1)]
-            self._block_plans[(key, block)] = self.revisit.plan(self.name, dict.fromkeys(ids))
+            self._block_plans[(key, block)] = await self.revisit.plan(self.name, dict.fromkeys(ids))
         visit = self._block_plans[(key, block)][f"{key}{serial:04d}"]
         self.stats.inc_value(f"newsarchive/revisit/{visit.reason}")
         return visit
@@ -192,7 +199,7 @@ class CnaSpider(NewsSpider):
             return
         super().article_missing(response)
 
-    def article_done(self, meta: dict, found: bool) -> list[scrapy.Request]:
+    async def article_done(self, meta: dict, found: bool) -> list[scrapy.Request]:
         if "backfill" not in meta:
             return []
         key, serial = meta["backfill"]
@@ -200,4 +207,4 @@ class CnaSpider(NewsSpider):
         day["outstanding"] -= 1
         if found:
             day["last_hit"] = max(day["last_hit"], serial)
-        return [ready for request in self._extend_day(key) for ready in self.gate(request)]
+        return [ready for request in await self._extend_day(key) for ready in self.gate(request)]

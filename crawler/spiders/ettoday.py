@@ -30,15 +30,17 @@ class EttodaySpider(NewsSpider):
         super().__init__(*args, **kwargs)
         self._last_roll: dict[str, set[str]] = {}  # day -> ids of its previous show_roll page
 
-    def latest_requests(self):
+    async def latest_requests(self):
         yield self.discovery_request(self.sitemap, self.parse_sitemap, PRIORITY_SITEMAP)
         for feed in self.feeds:
             yield self.discovery_request(feed, self.parse_feed)
         today = taipei_today()
-        yield from self.day_requests([today, today - timedelta(days=1)])
+        for request in self.day_requests([today, today - timedelta(days=1)]):
+            yield request
 
-    def backfill_requests(self, days: list[date]):
-        yield from self.day_requests(days)
+    async def backfill_requests(self, days: list[date]):
+        for request in self.day_requests(days):
+            yield request
 
     def day_requests(self, days: list[date]):
         for day in days:
@@ -48,16 +50,18 @@ class EttodaySpider(NewsSpider):
     def list_url(self, key: str) -> str:
         return f"{self.home}/news/news-list-{key[:4]}-{key[4:6]}-{key[6:]}-0.htm"
 
-    def parse_day_list(self, response: Response):
+    async def parse_day_list(self, response: Response):
         key = response.meta["list_day"]
         links = [url for url in page_links(response) if self.site.article_id(url)]
+        requests = []
         if links or response.css(".part_list_2"):
             self.stats.inc_value("newsarchive/discovery_ok")
-            yield from self.article_requests((url, None) for url in links)
+            requests = await self.article_requests((url, None) for url in links)
         else:
             self.discovery_broken(response, "no article list")
         # the page is infinite-scroll: the rest of the day comes from show_roll.php
-        yield from self.gate(self.roll_request(key, 1))
+        for request in requests + self.gate(self.roll_request(key, 1)):
+            yield request
 
     def roll_request(self, key: str, offset: int) -> scrapy.Request:
         return scrapy.FormRequest(
@@ -72,7 +76,7 @@ class EttodaySpider(NewsSpider):
             meta={"list_day": key, "roll_offset": offset},
         )
 
-    def parse_roll(self, response: Response):
+    async def parse_roll(self, response: Response):
         key, offset = response.meta["list_day"], response.meta["roll_offset"]
         self.logger.debug("show_roll.php %s offset %d: %d bytes", key, offset, len(response.body))
         if not response.body.strip():  # an empty reply ends the day
@@ -88,5 +92,7 @@ class EttodaySpider(NewsSpider):
             self.logger.warning("show_roll.php %s offset %d repeats the previous page: stopping", key, offset)
             return
         self._last_roll[key] = ids
-        yield from self.article_requests((url, None) for url in links)
-        yield from self.gate(self.roll_request(key, offset + 1))
+        for request in await self.article_requests((url, None) for url in links) + self.gate(
+            self.roll_request(key, offset + 1)
+        ):
+            yield request

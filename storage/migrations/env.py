@@ -1,6 +1,7 @@
-"""Alembic environment, run programmatically by storage.db (no alembic.ini needed).
+"""Alembic environment, run programmatically by storage.db, or by the `alembic` command with
+storage/migrations/alembic.ini and `-x db=URL` when writing a migration (docs/migrations.md).
 
-The caller passes an open connection in `config.attributes["connection"]`. Tables that are
+storage.db passes an open connection in `config.attributes["connection"]`. Tables that are
 not ours (APScheduler's `apscheduler_jobs`, the scheduler's lock, FTS5 shadow tables) and the
 search-index objects built outside the models are invisible to autogenerate, so it never
 proposes dropping them.
@@ -31,7 +32,10 @@ def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     engine = None
     if connection is None:  # the `alembic` command line, for developers writing migrations
-        engine = create_archive_engine(context.config.get_main_option("sqlalchemy.url"))
+        url = context.get_x_argument(as_dictionary=True).get("db")
+        if not url:
+            raise SystemExit("name the (scratch) database: alembic -c storage/migrations/alembic.ini -x db=URL ...")
+        engine = create_archive_engine(url)
         connection = engine.connect()
     try:
         configure(connection)

@@ -1,4 +1,5 @@
-"""The `newsarchive` command: one click command per verb, in the manner of sqlite-utils.
+"""The `newsarchive` commands: one click command per verb, in the manner of sqlite-utils; what
+they print for people is in newsarchive.cli.render.
 
 Every failure the user can fix ends as one line `newsarchive: error: ...` on stderr with exit
 status 1 (2 for a wrong command line), never a traceback; `--debug` shows the traceback of
@@ -6,28 +7,35 @@ an unexpected error instead.
 """
 from __future__ import annotations
 
-import difflib
-import json
 import re
-import socket
 import sys
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
-import psutil
 from click.exceptions import NoArgsIsHelpError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from crawler.cleaning import clean_article
 from crawler.extract import NotAnArticle, extract_article
-from crawler.items import ARTICLE_FIELDS, SOURCES
-from newsarchive.config import ConfigError, database_url
+from newsarchive.article import SOURCES, clean_article
+from newsarchive.cli.render import (
+    Progress,
+    changed_fields,
+    json_line,
+    render_article,
+    render_flagged,
+    render_health,
+    render_runs,
+    render_search,
+    render_stats,
+    render_versions,
+)
+from newsarchive.config import ConfigError, DatabaseSetting, checked_database, database_setting
 from scheduler.schedule import ScheduleError
 from scheduler.service import run_service
 from storage.archive import Archive, ArticleFilter
@@ -41,10 +49,12 @@ from storage.exchange import (
     validated_import,
     write_stream,
 )
+from storage.health import exit_status as health_exit_status
+from storage.health import gather as gather_health
+from storage.search import MAX_QUERY_CHARS
+from storage.snippets import MAX_PER_PAGE
 
 PROG = "newsarchive"
-PROGRESS_EVERY = 1000
-TAIPEI = timezone(timedelta(hours=8))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,19 +138,31 @@ def _silence_stdout() -> None:
 
 @dataclass
 class Options:
-    db_url: str
+    database: DatabaseSetting
+    create: bool = False  # --create: a SQLite archive may go in a folder that does not exist yet
+
+    @property
+    def db_url(self) -> str:
+        """The archive's URL, checked when a command first needs it (`extract` never does)."""
+        return checked_database(self.database, create=self.create)
 
 
 @click.group(name=PROG, cls=NewsarchiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db", metavar="URL",
-              help="SQLAlchemy URL of the archive (overrides NEWSARCHIVE_DATABASE_URL).")
+              help="SQLAlchemy URL of the archive, e.g. sqlite:///archive.sqlite3 or "
+                   "postgresql://user@host/db (overrides NEWSARCHIVE_DATABASE_URL and the config file).")
+@click.option("--create", is_flag=True, help="Create the SQLite archive's folder if it does not exist.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
 @click.version_option(package_name="newsarchive", prog_name=PROG)
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, debug: bool) -> None:
-    """Scheduled crawler and exact, versioned archive of CNA and ETtoday news."""
+def cli(ctx: click.Context, db: str | None, create: bool, debug: bool) -> None:
+    """Scheduled crawler and exact, versioned archive of CNA and ETtoday news.
+
+    The archive: --db, else NEWSARCHIVE_DATABASE_URL, else `database_url` in
+    ~/.config/newsarchive/config.toml, else ~/.local/share/newsarchive/archive.sqlite3.
+    """
     ctx.command.show_tracebacks = debug
-    ctx.obj = Options(db_url=database_url(db))
+    ctx.obj = Options(database_setting(db), create=create)
 
 
 def main() -> None:
@@ -148,12 +170,27 @@ def main() -> None:
 
 
 @contextmanager
-def opened_archive(ctx: click.Context):
-    archive = Archive.open(ctx.obj.db_url)
+def opened_archive(ctx: click.Context, *, read_only: bool = False):
+    """The archive; `read_only` for commands that only read, so that a read-only file or folder
+    stays readable (a SQLite file that does not exist yet is created empty, as for the others)."""
+    read_only = read_only and _existing_archive(ctx.obj.db_url)
+    try:
+        archive = Archive.open(ctx.obj.db_url, read_only=read_only)
+    except ArchiveError as exc:
+        if ctx.obj.database.is_default or ctx.obj.database.origin == "--db":
+            raise  # the URL is on the command line, or named in the message: nothing to add
+        raise ArchiveError(f"{exc} (the URL came from {ctx.obj.database.origin})") from None
     try:
         yield archive
     finally:
         archive.close()
+
+
+def _existing_archive(db_url: str) -> bool:
+    url = make_url(db_url)
+    if url.get_backend_name() != "sqlite":
+        return True
+    return bool(url.database) and url.database != ":memory:" and Path(url.database).is_file()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,106 +238,20 @@ def article_filter(source, since, until, author, category, tag):
 # human output
 
 
-def display_width(text: str) -> int:
-    """Terminal columns of `text`: wide/fullwidth (CJK) characters take two, combining marks none."""
-    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-               for ch in text)
 
 
-def truncate(text: str, width: int) -> str:
-    """`text` on one line, cut to `width` columns with an ellipsis (U+3000 is kept as written)."""
-    text = re.sub(r"[ \t\r\n\f\v]+", " ", text).strip(" ")
-    if display_width(text) <= width:
-        return text
-    out, used = [], 0
-    for ch in text:
-        w = display_width(ch)
-        if used + w > width - 1:
-            break
-        out.append(ch)
-        used += w
-    return "".join(out) + "…"
 
 
-def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """An aligned plain-text table (numbers right-aligned), CJK-aware, header underlined."""
-    rows = [list(row) for row in rows]
-    cells = [[_cell(v) for v in row] for row in rows]
-    numeric = [any(isinstance(r[i], int) for r in rows)
-               and all(r[i] is None or isinstance(r[i], int) for r in rows)
-               for i in range(len(headers))]
-    widths = [max([display_width(h)] + [display_width(r[i]) for r in cells])
-              for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        parts = []
-        for i, value in enumerate(values):
-            pad = " " * (widths[i] - display_width(value))
-            parts.append(pad + value if numeric[i] else value + pad)
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)):
-        return "、".join(str(v) for v in value)
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    return str(value)
 
 
-def short_time(value: Any, zone: tzinfo | None = None) -> str:
-    """`2023-08-23 15:06` of an ISO time string or datetime, in `zone` or as written."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if zone is not None:
-        value = value.astimezone(zone)
-    return f"{value:%Y-%m-%d %H:%M}"
 
 
-def json_line(obj: dict) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=_json_default)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-class Progress:
-    """A counter on stderr, only when stderr is a terminal (never in pipes, logs or tests)."""
-
-    def __init__(self, verb: str):
-        self.verb = verb
-        self.enabled = sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, count: int) -> None:
-        if self.enabled:
-            click.echo(f"\r{self.verb} {count:,}", err=True, nl=False)
-            self.shown = True
-
-    def counting(self, rows: Iterable) -> Iterator:
-        for count, row in enumerate(rows, start=1):
-            if count % PROGRESS_EVERY == 0:
-                self(count)
-            yield row
-
-    def __enter__(self) -> "Progress":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.shown:  # clear the counter, so what follows starts on a clean line
-            click.echo("\r\033[K", err=True, nl=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,8 +266,8 @@ class Progress:
 def extract(ctx: click.Context, source: str, url: str | None, files: tuple[str, ...]) -> None:
     """Print the normalized article of each saved page as one JSON line ('-' reads stdin).
 
-    A page that is not an article gets a one-line reason on stderr, and the exit status is 2
-    once the other pages are printed (1 if a file could not be read).
+    A page that is not an article (or cannot be read as one) gets a one-line reason on stderr,
+    and the exit status is 2 once the other pages are printed (1 if a file could not be read).
     """
     if url and len(files) > 1:
         raise click.UsageError("--url can only be given with a single FILE")
@@ -330,12 +281,17 @@ def extract(ctx: click.Context, source: str, url: str | None, files: tuple[str, 
             continue
         try:
             article = extract_article(source, html, url)
+            # Cleaned as a crawl would archive it, so extract shows exactly what gets stored.
+            line = json_line(clean_article(article.to_dict()))
         except NotAnArticle as exc:
             click.echo(f"{name}: not an article: {one_line(str(exc))}", err=True)
             status = status or 2
             continue
-        # Cleaned as a crawl would archive it, so extract shows exactly what gets stored.
-        click.echo(json_line(clean_article(article.to_dict())))
+        except Exception as exc:  # noqa: BLE001 -- an extractor bug on one page never stops the batch
+            click.echo(f"{name}: extraction failed: {type(exc).__name__}: {one_line(str(exc))}", err=True)
+            status = status or 2
+            continue
+        click.echo(line)
     ctx.exit(status)
 
 
@@ -370,7 +326,10 @@ def import_command(ctx: click.Context, file: str) -> None:
     """
     with input_lines(file) as lines, Progress("checked") as checking, \
             validated_import(lines, progress=checking) as articles:
-        with Progress("imported") as storing, opened_archive(ctx) as archive:
+        checking.close()
+        checked = sum(1 for _ in articles)  # the spool's lines: the total to store
+        articles.seek(0)
+        with Progress("imported", total=checked) as storing, opened_archive(ctx) as archive:
             summary = store_articles(archive, articles, progress=storing)
     click.echo(str(summary))
 
@@ -382,35 +341,31 @@ def import_command(ctx: click.Context, file: str) -> None:
 @cli.command()
 @click.argument("query")
 @filter_options
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_PER_PAGE), default=20, show_default=True)
 @click.option("--order", type=click.Choice(["relevance", "newest"]), default="relevance",
               show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per hit.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per hit, with its snippet.")
 @click.pass_context
 def search(ctx: click.Context, query: str, source, since, until, author, category, tag,
            limit: int, order: str, as_json: bool) -> None:
-    """Full-text search (one- and two-character words match too)."""
+    """Full-text search (one- and two-character words match too): the number of matching
+    articles, then each hit with a snippet around its first match."""
     if not query.strip():
         raise click.BadParameter("the query is empty", param_hint="QUERY")
+    if len(query) > MAX_QUERY_CHARS:
+        raise click.BadParameter(f"the query is {len(query)} characters long; at most {MAX_QUERY_CHARS} "
+                                 "are searched", param_hint="QUERY")
     filters = article_filter(source, since, until, author, category, tag)
-    with opened_archive(ctx) as archive:
-        hits = archive.search(query, filters, limit=limit, order=order)
+    with opened_archive(ctx, read_only=True) as archive:
+        found = archive.search_page(query, filters, per_page=limit, order=order)
     if as_json:
-        for hit in hits:
-            click.echo(json_line(hit))
+        for hit in found.hits:
+            hit.pop("title_marks", None)
+            click.echo(json_line({**hit, "snippet": hit["snippet"].text}))
         return
-    if not hits:
-        click.echo("no matching articles")
-        return
-    click.echo(render_table(
-        ["ID", "PUBLISHED", "CATEGORY", "TITLE"],
-        [[article_ref(h), short_time(h.get("published_at")), h.get("category"), h["title"]]
-         for h in hits]))
+    click.echo(render_search(found))
 
 
-def article_ref(article: dict) -> str:
-    """The short id `show` accepts: <source>:<source_id>."""
-    return f"{article['source']}:{article['source_id']}"
 
 
 @cli.command()
@@ -420,7 +375,7 @@ def article_ref(article: dict) -> str:
 @click.pass_context
 def show(ctx: click.Context, id_or_url: str, versions: bool, as_json: bool) -> None:
     """One archived article, by <source>:<id>, site id or URL."""
-    with opened_archive(ctx) as archive:
+    with opened_archive(ctx, read_only=True) as archive:
         article = archive.get(id_or_url)
         if article is None:
             raise ArchiveError(f"no archived article {id_or_url!r}")
@@ -436,80 +391,16 @@ def show(ctx: click.Context, id_or_url: str, versions: bool, as_json: bool) -> N
     click.echo(json_line(article) if as_json else render_article(article))
 
 
-def render_article(a: dict) -> str:
-    facts = [
-        ("id", article_ref(a)),
-        ("url", a["url"]),
-        ("published", a["published_at"]),
-        ("updated", a.get("updated_at")),
-        ("category", a.get("category")),
-        ("authors", a.get("authors")),
-        ("location", a.get("location")),
-        ("editors", a.get("editors")),
-        ("tags", a.get("tags")),
-        ("images", len(a.get("images") or []) or None),
-        ("version", a.get("version")),
-        ("first seen", seen_time(a.get("first_seen_at"))),
-        ("last seen", seen_time(a.get("last_seen_at"))),
-    ]
-    width = max(display_width(k) for k, _ in facts)
-    lines = [a["title"], ""]
-    lines += [f"{k.ljust(width)}  {_cell(v)}" for k, v in facts if v not in (None, [], "")]
-    return "\n".join(lines + ["", a.get("body") or ""])
 
 
-def paragraphs(body: str | None) -> list[str]:
-    return [p.strip() for p in re.split(r"\n\s*\n", body or "") if p.strip()]
 
 
-def changed_fields(previous: dict | None, current: dict) -> list[str]:
-    """Interface fields whose value differs from the previous version (all of them for the first)."""
-    if previous is None:
-        return []
-    return [name for name in ARTICLE_FIELDS if previous.get(name) != current.get(name)]
 
 
-def body_diff(previous: str | None, current: str | None) -> list[str]:
-    """Paragraph-level diff: `- old paragraph` / `+ new paragraph`, in body order."""
-    old, new = paragraphs(previous), paragraphs(current)
-    lines = []
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op in ("delete", "replace"):
-            lines += [f"- {truncate(p, 70)}" for p in old[i1:i2]]
-        if op in ("insert", "replace"):
-            lines += [f"+ {truncate(p, 70)}" for p in new[j1:j2]]
-    return lines
 
 
-def render_versions(history: list[dict], changes: list[list[str]]) -> str:
-    blocks = []
-    for number, (version, changed) in enumerate(zip(history, changes)):
-        seen = f"seen {seen_time(version.get('seen_from'))} to {seen_time(version.get('seen_until'))}"
-        current = "  (current)" if number == len(history) - 1 else ""
-        lines = [f"version {version['version']}  {seen}{current}"]
-        if number == 0:
-            lines.append("  first capture")
-        else:
-            lines.append(f"  changed: {', '.join(changed) if changed else 'nothing in the article'}")
-            previous = history[number - 1]
-            for name in changed:
-                if name not in ("body", "body_html", "images"):
-                    lines.append(f"    {name}: - {truncate(_cell(previous.get(name)) or '(none)', 70)}")
-                    lines.append(f"    {' ' * len(name)}  + {truncate(_cell(version.get(name)) or '(none)', 70)}")
-            if "body" in changed:
-                lines.append("    body (paragraphs):")
-                lines += [f"      {line}" for line in body_diff(previous.get("body"), version.get("body"))]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
 
 
-def seen_time(value: Any) -> str:
-    """An archive time (UTC) to the second: `2026-11-20 01:02:03 UTC`."""
-    if not value:
-        return "?"
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -534,7 +425,8 @@ def export(ctx: click.Context, fmt: str, output: Path | None, source, since, unt
     if problem:
         raise click.UsageError(problem)
     filters = article_filter(source, since, until, author, category, tag)
-    with Progress("exported") as progress, opened_archive(ctx) as archive:
+    with opened_archive(ctx, read_only=True) as archive, \
+            Progress("exported", total=archive.count_articles(filters)) as progress:
         rows = progress.counting(archive.iter_articles(filters))
         if output is None:
             count = write_stream(rows, fmt, sys.stdout)
@@ -549,7 +441,6 @@ def export(ctx: click.Context, fmt: str, output: Path | None, source, since, unt
 # stats, runs
 
 
-STATS_DAYS = 14
 
 
 @cli.command()
@@ -557,77 +448,74 @@ STATS_DAYS = 14
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Counts per source and per publication day, last successful crawl per spider."""
-    with opened_archive(ctx) as archive:
+    with opened_archive(ctx, read_only=True) as archive:
         figures = archive.stats()
     click.echo(json_line(figures) if as_json else render_stats(figures))
 
 
-def render_stats(figures: dict) -> str:
-    per_source = figures.get("per_source", {})
-    sections = [
-        f"{figures.get('articles', 0)} articles, {figures.get('earlier_versions', 0)} earlier versions"
-        + (f", database {figures['database_bytes'] / 1e6:.1f} MB" if figures.get("database_bytes") else "")]
-    if per_source:
-        sections.append(render_table(["SOURCE", "ARTICLES", "FIRST PUBLISHED", "LAST PUBLISHED", "LAST SEEN"], [
-            [source, s["articles"], short_time(s.get("first_published"), TAIPEI),
-             short_time(s.get("last_published"), TAIPEI), seen_time(s.get("last_seen_at"))]
-            for source, s in sorted(per_source.items())]))
-    # the most recent publication days (Taipei), one column per site
-    counts: dict[str, dict[str, int]] = {}
-    for row in figures.get("per_day", []):
-        if row["date"] in counts or len(counts) < STATS_DAYS:
-            counts.setdefault(row["date"], {})[row["source"]] = row["articles"]
-    if counts:
-        sections.append(render_table(["DAY", *(s.upper() for s in SOURCES)], [
-            [day, *(by_source.get(s, 0) for s in SOURCES)]
-            for day, by_source in sorted(counts.items(), reverse=True)]))
-    last_runs = figures.get("last_successful_runs", {})
-    sections.append(render_table(["SPIDER", "LAST SUCCESSFUL CRAWL (UTC)", "NEW", "UPDATED", "UNCHANGED"], [
-        [spider, short_time(run.get("finished_at"), timezone.utc), run.get("articles_new"), run.get("articles_updated"),
-         run.get("articles_unchanged")]
-        for spider, run in sorted(last_runs.items())]) if last_runs else "no successful crawl yet")
-    return "\n\n".join(sections)
 
 
 @cli.command()
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--spider", type=click.Choice(SOURCES), help="Only runs of this spider.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
+@click.option("--verbose", "-v", is_flag=True, help="Every run's whole error and its crawl log file.")
 @click.pass_context
-def runs(ctx: click.Context, limit: int, spider: str | None, as_json: bool) -> None:
-    """Crawl-run history, newest first."""
-    with opened_archive(ctx) as archive:
-        history = archive.list_runs(limit=limit, spider=spider)
+def runs(ctx: click.Context, limit: int, spider: str | None, as_json: bool, verbose: bool) -> None:
+    """Crawl-run history, newest first, then the pages kept but not archived since the oldest
+    run shown (extraction failed, or a regression of the archived text)."""
+    with opened_archive(ctx, read_only=True) as archive:
+        history = archive.runs.recent(limit=limit, spider=spider)
+        since = min((datetime.fromisoformat(r["started_at"]) for r in history), default=None)
+        flagged = archive.flagged_captures(source=spider, since=since, unresolved=True) if history else []
     if as_json:
         for run in history:
             click.echo(json_line(run))
         return
-    if not history:
-        click.echo("no crawl runs yet")
-        return
-    click.echo(render_table(
-        ["ID", "SPIDER", "STARTED (UTC)", "FINISHED", "STATUS", "NEW", "UPDATED", "SAME", "DROPPED",
-         "REQUESTS", "ERROR"],
-        [[r.get("id"), r["spider"], short_time(r.get("started_at"), timezone.utc),
-          short_time(r.get("finished_at"), timezone.utc),
-          r["status"], r.get("articles_new"), r.get("articles_updated"), r.get("articles_unchanged"),
-          r.get("items_dropped"), r.get("requests"), truncate(r.get("error") or _orphan_note(r), 40)]
-         for r in history]))
+    click.echo(render_runs(history, verbose=verbose))
+    if flagged:
+        click.echo("\n" + render_flagged(flagged))
 
 
-def _orphan_note(run: dict) -> str:
-    """For a `running` run whose process on this host is gone (a crawl killed by SIGKILL, which
-    could not record its end; the scheduler fails such runs when it next starts)."""
-    if run["status"] != "running" or not run.get("pid") or run.get("host") != socket.gethostname():
-        return ""
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
+@click.pass_context
+def health(ctx: click.Context, as_json: bool) -> None:
+    """Per source: last successful crawl, newest article, failed runs in a row, field coverage.
+
+    Exit status 0 when every source is healthy, 1 on a warning, 2 when a source is critical.
+    Thresholds: NEWSARCHIVE_HEALTH_* environment variables (docs/web.md).
+    """
+    archive = Archive.open(ctx.obj.db_url, read_only=True)
     try:
-        if psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE:
-            return ""
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.AccessDenied:
-        return ""
-    return f"process {run['pid']} is gone"
+        report = gather_health(archive)
+    finally:
+        archive.close()
+    if as_json:
+        for item in report:
+            click.echo(json_line(item.to_dict()))
+    else:
+        click.echo(render_health(report))
+    ctx.exit(health_exit_status(report))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (the default: this machine only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """The read-only web interface and JSON API over the archive (no JavaScript needed)."""
+    archive = Archive.open(ctx.obj.db_url, read_only=True)
+    try:
+        # the web stack is loaded only here: the other commands start without it
+        import uvicorn
+
+        from newsarchive.web.app import create_app
+
+        uvicorn.run(create_app(archive), host=host, port=port, log_level="info")
+    finally:
+        archive.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,8 +531,13 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply schema migrations (a new database is also created this way)."""
-    revision = upgrade(ctx.obj.db_url)
-    click.echo(f"archive schema is at revision {revision} (latest)")
+    done = upgrade(ctx.obj.db_url)
+    if done.before is None:
+        click.echo(f"archive schema created at revision {done.after} (latest)")
+    elif done.before != done.after:
+        click.echo(f"archive schema upgraded from revision {done.before} to {done.after} (latest)")
+    else:
+        click.echo(f"archive schema is at revision {done.after} (latest)")
 
 
 @cli.group()

@@ -1,0 +1,1 @@
+"""The read-only web interface and JSON API (`newsarchive serve`): newsarchive.web.app."""
