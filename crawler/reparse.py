@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from pathlib import Path
 
-from crawler.extract import extract_article
-from newsarchive.article import TAIPEI, clean_article, site, validate_article
+from crawler.extract import storable_article
+from newsarchive.article import TAIPEI
 from storage.archive import Archive, ArticleFilter, FetchMeta, StoreOutcome
 from storage.captures import read_capture
 from storage.errors import ArchiveError
@@ -37,14 +37,7 @@ def reextract(source: str, source_id: str, ref: str, warc_dir: Path) -> tuple[di
     """The article of a stored capture and the time it was captured; ValueError (NotAnArticle
     included) or ArchiveError when there is none."""
     page = read_capture(ref, warc_dir)
-    article = clean_article(extract_article(source, page.body, page.url).to_dict())
-    if article.get("source_id") != source_id:
-        raise ValueError(f"the page is {source}:{article.get('source_id')}, not {source}:{source_id}")
-    article["url"] = site(source).canonical_url(article["url"]) or article["url"]
-    problems = validate_article(article)
-    if problems:
-        raise ValueError(str(problems[0]))
-    return article, page.seen_at
+    return storable_article(source, source_id, page.body, page.url), page.seen_at
 
 
 def _day_bounds(filters: ArticleFilter) -> tuple[datetime | None, datetime | None]:

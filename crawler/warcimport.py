@@ -19,8 +19,8 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from crawler.extract import NotAnArticle, extract_article
-from newsarchive.article import clean_article, identify, site, validate_article
+from crawler.extract import NotAnArticle, storable_article
+from newsarchive.article import identify
 from newsarchive.article.sites import source_of_host
 from storage.archive import Archive, FetchMeta
 from storage.captures import capture_ref
@@ -82,18 +82,6 @@ class _Batch:
             self.failed = []
 
 
-def _article(source: str, source_id: str, body: bytes, url: str) -> dict:
-    """The cleaned article of a page, as a crawl would store it; ValueError when there is none."""
-    article = clean_article(extract_article(source, body, url).to_dict())
-    if article.get("source_id") != source_id:
-        raise ValueError(f"the page is {source}:{article.get('source_id')}, its URL says {source_id}")
-    article["url"] = site(source).canonical_url(article["url"]) or article["url"]
-    problems = validate_article(article)
-    if problems:
-        raise ValueError(str(problems[0]))
-    return article
-
-
 def import_warc(archive: Archive, paths: Iterable[Path], *,
                 progress: Callable[[int], None] | None = None) -> WarcImportSummary:
     summary = WarcImportSummary()
@@ -128,7 +116,7 @@ def import_warc(archive: Archive, paths: Iterable[Path], *,
                     ref = capture_ref(path, records.get_record_offset())  # known once the record is read
                     seen_at = _warc_date(record.rec_headers.get_header("WARC-Date"))
                     try:
-                        article = _article(*key, body, url)
+                        article = storable_article(*key, body, url)
                     except NotAnArticle as exc:
                         summary.skipped["not an article page"] += 1
                         batch.fail(key, url, ref, seen_at, f"not an article: {exc}")

@@ -7,10 +7,11 @@ Only `gather` reads the archive.
 A source is `critical` when its last successful crawl is older than `critical_after` (or it
 never had one) or its last `critical_failures` runs all failed; `warning` when the last success
 is older than `warn_after`, the last `warn_failures` runs failed, its newest article is older
-than `critical_after` (crawls succeed but bring nothing new), or an optional field was found in
-less than `min_coverage` of the last run's article pages. The defaults fit both sites, which
-publish every few minutes by day; each can be changed by an environment variable
-(HEALTH_VARIABLES), for all sources or one (`NEWSARCHIVE_HEALTH_CNA_WARN_AFTER=4h`).
+than `stale_after` (crawls succeed but bring nothing new), or an optional field was found in
+less than `min_coverage` of the last run's article pages. The crawl thresholds fit both sites,
+which are crawled every few minutes; `stale_after` fits each site's publishing rhythm
+(SITE_DEFAULTS). Each can be changed by an environment variable (HEALTH_VARIABLES), for all
+sources or one (`NEWSARCHIVE_HEALTH_CNA_WARN_AFTER=4h`).
 """
 from __future__ import annotations
 
@@ -41,6 +42,16 @@ class Thresholds:
     warn_failures: int = 2
     critical_failures: int = 5
     min_coverage: float = 0.5
+    stale_after: timedelta = timedelta(hours=6)
+
+
+# What each site's publishing rhythm allows between two articles: CNA numbers a few hundred
+# articles a day (ids YYYYMMDD + serial) and can be quiet for hours overnight; ETtoday publishes
+# over a thousand a day (its ids run ~270 apart within one evening), around the clock.
+SITE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cna": {"stale_after": timedelta(hours=6)},
+    "ettoday": {"stale_after": timedelta(hours=3)},
+}
 
 
 # environment variable suffix -> (Thresholds field, parser); prefix NEWSARCHIVE_HEALTH_[SOURCE_]
@@ -50,6 +61,7 @@ HEALTH_VARIABLES = {
     "WARN_FAILURES": "warn_failures",
     "CRITICAL_FAILURES": "critical_failures",
     "MIN_COVERAGE": "min_coverage",
+    "STALE_AFTER": "stale_after",
 }
 
 
@@ -74,9 +86,9 @@ def _parsed(name: str, attribute: str, raw: str) -> Any:
 
 
 def thresholds_for(source: str, environ: Mapping[str, str] | None = None) -> Thresholds:
-    """The defaults, then NEWSARCHIVE_HEALTH_<NAME>, then NEWSARCHIVE_HEALTH_<SOURCE>_<NAME>."""
+    """The site's defaults, then NEWSARCHIVE_HEALTH_<NAME>, then NEWSARCHIVE_HEALTH_<SOURCE>_<NAME>."""
     environ = os.environ if environ is None else environ
-    found = Thresholds()
+    found = Thresholds(**SITE_DEFAULTS.get(source, {}))
     for prefix in ("NEWSARCHIVE_HEALTH_", f"NEWSARCHIVE_HEALTH_{source.upper()}_"):
         for suffix, attribute in HEALTH_VARIABLES.items():
             raw = environ.get(prefix + suffix)
@@ -142,7 +154,7 @@ def source_health(source: str, runs: Sequence[Mapping[str, Any]], newest_publish
         problems.append(("critical", f"the last {failed_in_a_row} runs failed"))
     elif failed_in_a_row >= thresholds.warn_failures:
         problems.append(("warning", f"the last {failed_in_a_row} runs failed"))
-    if newest_published is not None and now - newest_published > thresholds.critical_after:
+    if newest_published is not None and now - newest_published > thresholds.stale_after:
         problems.append(("warning", f"newest article published {_ago(now - newest_published)} ago"))
     coverage = field_coverage(finished[0].get("stats")) if finished else {}
     for name, share in coverage.items():

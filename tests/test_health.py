@@ -52,6 +52,15 @@ def test_stale_newest_article_is_a_warning():
     assert health.status == "warning" and health.problems == ["newest article published 20 h ago"]
 
 
+def test_a_stale_article_is_judged_by_each_sites_rhythm():
+    four_hours_ago = NOW - timedelta(hours=4)
+    cna = source_health("cna", [run("succeeded", 0.1)], four_hours_ago, NOW, thresholds_for("cna", {}))
+    ettoday = source_health("ettoday", [run("succeeded", 0.1)], four_hours_ago, NOW, thresholds_for("ettoday", {}))
+    assert cna.status == "ok"  # a quiet night at CNA
+    assert ettoday.status == "warning" and ettoday.problems == ["newest article published 4 h ago"]
+    assert thresholds_for("ettoday", {"NEWSARCHIVE_HEALTH_ETTODAY_STALE_AFTER": "8h"}).stale_after == timedelta(hours=8)
+
+
 def test_field_coverage_of_the_last_run():
     stats = {"newsarchive/article_pages": 40, "newsarchive/field_missing/editors": 30,
              "newsarchive/field_missing/tags": 4}
@@ -66,7 +75,7 @@ def test_thresholds_from_the_environment_for_all_or_one_source():
     environ = {"NEWSARCHIVE_HEALTH_WARN_AFTER": "4h", "NEWSARCHIVE_HEALTH_CNA_WARN_AFTER": "30m",
                "NEWSARCHIVE_HEALTH_CRITICAL_FAILURES": "3", "NEWSARCHIVE_HEALTH_MIN_COVERAGE": "0.2"}
     assert thresholds_for("ettoday", environ) == Thresholds(
-        warn_after=timedelta(hours=4), critical_failures=3, min_coverage=0.2)
+        warn_after=timedelta(hours=4), critical_failures=3, min_coverage=0.2, stale_after=timedelta(hours=3))
     assert thresholds_for("cna", environ).warn_after == timedelta(minutes=30)
     for name, value in (("WARN_AFTER", "soon"), ("WARN_FAILURES", "0"), ("MIN_COVERAGE", "1.5")):
         with pytest.raises(ArchiveError, match=f"NEWSARCHIVE_HEALTH_{name}"):
@@ -86,12 +95,12 @@ def test_health_command_exit_statuses_and_json(tmp_path, monkeypatch):
         archive.store_many([make_article(0)])
         for spider in ("cna", "ettoday"):
             archive.runs.finish(archive.runs.start(spider), status="succeeded")
-    monkeypatch.setenv("NEWSARCHIVE_HEALTH_CRITICAL_AFTER", "100000d")  # the article is from 2023
+    monkeypatch.setenv("NEWSARCHIVE_HEALTH_STALE_AFTER", "100000d")  # the article is from 2023
     runner = CliRunner()
     result = runner.invoke(cli, ["--db", url, "health"])
     assert result.exit_code == 0, result.output
     assert "cna" in result.output and "ok" in result.output
-    monkeypatch.setenv("NEWSARCHIVE_HEALTH_CRITICAL_AFTER", "12h")
+    monkeypatch.setenv("NEWSARCHIVE_HEALTH_STALE_AFTER", "12h")
     result = runner.invoke(cli, ["--db", url, "health", "--json"])
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.output.splitlines()]

@@ -23,7 +23,15 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any, ClassVar
 
-from newsarchive.article import FIELDS, REQUIRED_FIELDS, Article, render_body_html, site
+from newsarchive.article import (
+    FIELDS,
+    REQUIRED_FIELDS,
+    Article,
+    clean_article,
+    render_body_html,
+    site,
+    validate_article,
+)
 
 # Crawl stats keys (docs/architecture.md): every article response given to extraction, and each
 # optional field an extracted article lacked because its reader failed.
@@ -147,6 +155,20 @@ def extract_page(source: str, html: str | bytes, url: str | None = None, encodin
 
 def extract_article(source: str, html: str | bytes, url: str | None = None, encoding: str | None = None) -> Article:
     return extract_page(source, html, url, encoding).article
+
+
+def storable_article(source: str, source_id: str, html: str | bytes, url: str | None) -> dict[str, Any]:
+    """The article a crawl would store from a page of the article `source:source_id`: extracted,
+    cleaned, its URL canonical and validated (for re-extraction and WARC imports, which have no
+    pipelines); NotAnArticle, or ValueError naming the first problem, otherwise."""
+    article = clean_article(extract_article(source, html, url).to_dict())
+    if article.get("source_id") != source_id:
+        raise ValueError(f"the page is {source}:{article.get('source_id')}, not {source}:{source_id}")
+    article["url"] = site(source).canonical_url(article["url"]) or article["url"]
+    problems = validate_article(article)
+    if problems:
+        raise ValueError(str(problems[0]))
+    return article
 
 
 def field_coverage(stats: Mapping[str, int]) -> dict[str, float]:

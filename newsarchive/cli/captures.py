@@ -9,7 +9,7 @@ import click
 from crawler.reparse import reparse as reparse_captures
 from crawler.warcimport import import_warc
 from newsarchive.article import SOURCES
-from newsarchive.cli.commands import DateParam, article_filter, cli, opened_archive
+from newsarchive.cli.commands import DateParam, article_filter, article_keys, cli, opened_archive
 from newsarchive.cli.render import Progress
 from newsarchive.config import warc_dir
 from storage.captures import read_capture
@@ -59,12 +59,7 @@ def reparse(ctx: click.Context, source: str | None, since, until, ids: tuple[str
     """
     filters = article_filter(source, since, until, None, None, None)
     with opened_archive(ctx) as archive:
-        keys = []
-        for wanted in ids:
-            article = archive.get(wanted)
-            if article is None:
-                raise ArchiveError(f"no archived article {wanted!r}")
-            keys.append((article["source"], article["source_id"]))
+        keys = article_keys(archive, ids)
         with Progress("reparsed") as progress:
             summary = reparse_captures(archive, warc_dir(database=ctx.obj.db_url), filters, keys,
                                        progress=progress)

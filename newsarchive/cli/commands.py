@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -184,6 +184,17 @@ def opened_archive(ctx: click.Context, *, read_only: bool = False):
         yield archive
     finally:
         archive.close()
+
+
+def article_keys(archive: Archive, wanted: Iterable[str]) -> list[tuple[str, str]]:
+    """(source, source_id) of each article named by id or URL; ArchiveError for one not archived."""
+    keys = []
+    for name in wanted:
+        article = archive.get(name)
+        if article is None:
+            raise ArchiveError(f"no archived article {name!r}")
+        keys.append((article["source"], article["source_id"]))
+    return keys
 
 
 def _existing_archive(db_url: str) -> bool:

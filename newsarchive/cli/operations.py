@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from newsarchive.article import SOURCES
-from newsarchive.cli.commands import article_filter, cli, filter_options, opened_archive, scheduler
+from newsarchive.cli.commands import article_filter, article_keys, cli, filter_options, opened_archive, scheduler
 from newsarchive.cli.render import article_ref, json_line, render_job_statuses, render_table, short_time
 from scheduler.schedule import load_schedule
 from scheduler.service import CRAWL_SETTINGS_MODULE
@@ -105,12 +105,7 @@ def delete(ctx: click.Context, ids: tuple[str, ...], source: str | None, run_id:
                 raise ArchiveError(f"crawl run {run_id} is a {run['spider']} crawl, not {source}")
             keys = archive.first_stored_by_run(run_id)
         else:
-            keys = []
-            for wanted in ids:
-                article = archive.get(wanted)
-                if article is None:
-                    raise ArchiveError(f"no archived article {wanted!r}")
-                keys.append((article["source"], article["source_id"]))
+            keys = article_keys(archive, ids)
         if not keys:
             click.echo(f"crawl run {run_id} stored no article that is still archived")
             return
