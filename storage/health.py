@@ -8,7 +8,7 @@ A source is `critical` when its last successful crawl is older than `critical_af
 never had one) or its last `critical_failures` runs all failed; `warning` when the last success
 is older than `warn_after`, the last `warn_failures` runs failed, its newest article is older
 than `stale_after` (crawls succeed but bring nothing new), or an optional field was found in
-less than `min_coverage` of the last run's article pages. The crawl thresholds fit both sites,
+less than `min_coverage` of the last run's extracted articles. The crawl thresholds fit both sites,
 which are crawled every few minutes; `stale_after` fits each site's publishing rhythm
 (SITE_DEFAULTS). Each can be changed by an environment variable (HEALTH_VARIABLES), for all
 sources or one (`NEWSARCHIVE_HEALTH_CNA_WARN_AFTER=4h`).
@@ -27,12 +27,11 @@ from newsarchive.article import SOURCES
 from newsarchive.article.times import parse_duration
 from storage.errors import ArchiveError
 from storage.models import ArticleRow
+from storage.runs import extracted_articles, field_coverage
 
 STATUSES = ("ok", "warning", "critical")  # in rising severity; the exit status is the index
 RUNS_EXAMINED = 50  # recent runs read per source (more than any failure threshold)
-PAGES_KEY = "newsarchive/article_pages"
-FIELD_MISSING_PREFIX = "newsarchive/field_missing/"
-MIN_PAGES_FOR_COVERAGE = 5  # fewer article pages say nothing about a field's coverage
+MIN_ARTICLES_FOR_COVERAGE = 5  # fewer extracted articles say nothing about a field's coverage
 
 
 @dataclass(frozen=True)
@@ -119,15 +118,10 @@ def _ago(delta: timedelta) -> str:
     return f"{hours:.0f} h" if hours >= 2 else f"{delta.total_seconds() / 60:.0f} min"
 
 
-def field_coverage(stats: Mapping[str, Any] | None) -> dict[str, float]:
-    """Share of article pages on which each optional field was found, from a run's stats;
-    empty when the run looked at too few pages to tell."""
-    stats = stats or {}
-    pages = int(stats.get(PAGES_KEY) or 0)
-    if pages < MIN_PAGES_FOR_COVERAGE:
-        return {}
-    return {key[len(FIELD_MISSING_PREFIX):]: max(0.0, 1 - int(value or 0) / pages)
-            for key, value in sorted(stats.items()) if key.startswith(FIELD_MISSING_PREFIX)}
+def last_run_coverage(stats: Mapping[str, Any] | None) -> dict[str, float]:
+    """The field coverage of a run (storage.runs.field_coverage); empty when it extracted too few
+    articles to tell."""
+    return field_coverage(stats) if extracted_articles(stats) >= MIN_ARTICLES_FOR_COVERAGE else {}
 
 
 def source_health(source: str, runs: Sequence[Mapping[str, Any]], newest_published: datetime | None,
@@ -156,10 +150,10 @@ def source_health(source: str, runs: Sequence[Mapping[str, Any]], newest_publish
         problems.append(("warning", f"the last {failed_in_a_row} runs failed"))
     if newest_published is not None and now - newest_published > thresholds.stale_after:
         problems.append(("warning", f"newest article published {_ago(now - newest_published)} ago"))
-    coverage = field_coverage(finished[0].get("stats")) if finished else {}
+    coverage = last_run_coverage(finished[0].get("stats")) if finished else {}
     for name, share in coverage.items():
         if share < thresholds.min_coverage:
-            problems.append(("warning", f"{name} found on {share:.0%} of the last run's article pages"))
+            problems.append(("warning", f"{name} found on {share:.0%} of the last run's articles"))
     status = max((level for level, _ in problems), key=STATUSES.index, default="ok")
     return SourceHealth(
         source=source, status=status,

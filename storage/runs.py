@@ -4,17 +4,40 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from newsarchive.article import OPTIONAL_PAGE_FIELDS
 from storage.db import Repository
 from storage.errors import ArchiveError
 from storage.models import RUN_STATUSES, CrawlRunRow
 
 RUNS = CrawlRunRow.__table__
+# Crawl stats keys of extraction (docs/architecture.md): every article response given to
+# extraction, those that gave no article, and each optional field an extracted article lacked.
+ARTICLE_PAGES_STAT = "newsarchive/article_pages"
+NOT_EXTRACTED_STATS = ("newsarchive/not_article", "newsarchive/extraction_error")
+FIELD_MISSING_STAT = "newsarchive/field_missing/"
+
+
+def extracted_articles(stats: Mapping[str, Any] | None) -> int:
+    """Article pages of a run that gave an article (a list page is no article lacking tags)."""
+    stats = stats or {}
+    return int(stats.get(ARTICLE_PAGES_STAT) or 0) - sum(int(stats.get(key) or 0) for key in NOT_EXTRACTED_STATS)
+
+
+def field_coverage(stats: Mapping[str, Any] | None) -> dict[str, float]:
+    """Share of a run's extracted articles on which each optional field could be read, from its
+    stats: 1 - field_missing/<field> / extracted articles. Empty when nothing was extracted."""
+    stats = stats or {}
+    articles = extracted_articles(stats)
+    if articles <= 0:
+        return {}
+    return {name: max(0.0, 1 - int(stats.get(FIELD_MISSING_STAT + name) or 0) / articles)
+            for name in OPTIONAL_PAGE_FIELDS}
 
 
 def _now() -> datetime:

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from newsarchive.cli import cli
 from storage.archive import Archive
 from storage.errors import ArchiveError
-from storage.health import Thresholds, exit_status, field_coverage, source_health, thresholds_for
+from newsarchive.article import OPTIONAL_PAGE_FIELDS
+from storage.health import Thresholds, exit_status, source_health, thresholds_for
 from tests.conftest import make_article
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
@@ -62,13 +63,14 @@ def test_a_stale_article_is_judged_by_each_sites_rhythm():
 
 
 def test_field_coverage_of_the_last_run():
-    stats = {"newsarchive/article_pages": 40, "newsarchive/field_missing/editors": 30,
-             "newsarchive/field_missing/tags": 4}
-    assert field_coverage(stats) == {"editors": 0.25, "tags": 0.9}
-    assert field_coverage({"newsarchive/article_pages": 2, "newsarchive/field_missing/tags": 2}) == {}
+    stats = {"newsarchive/article_pages": 42, "newsarchive/not_article": 2,
+             "newsarchive/field_missing/editors": 30, "newsarchive/field_missing/tags": 4}
     health = source_health("cna", [run("succeeded", 0.1, stats)], NOW, NOW)
+    assert health.field_coverage == {**dict.fromkeys(OPTIONAL_PAGE_FIELDS, 1.0), "editors": 0.25, "tags": 0.9}
     assert health.status == "warning"
-    assert health.problems == ["editors found on 25% of the last run's article pages"]
+    assert health.problems == ["editors found on 25% of the last run's articles"]
+    too_few = {"newsarchive/article_pages": 6, "newsarchive/not_article": 2, "newsarchive/field_missing/tags": 4}
+    assert source_health("cna", [run("succeeded", 0.1, too_few)], NOW, NOW).field_coverage == {}
 
 
 def test_thresholds_from_the_environment_for_all_or_one_source():

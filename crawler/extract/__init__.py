@@ -17,7 +17,6 @@ canonical URLs) live in newsarchive.article.sites.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
 from types import ModuleType
@@ -32,12 +31,6 @@ from newsarchive.article import (
     site,
     validate_article,
 )
-
-# Crawl stats keys (docs/architecture.md): every article response given to extraction, and each
-# optional field an extracted article lacked because its reader failed.
-ARTICLE_PAGES_STAT = "newsarchive/article_pages"
-FIELD_MISSING_STAT = "newsarchive/field_missing/"
-_NOT_EXTRACTED_STATS = ("newsarchive/not_article", "newsarchive/extraction_error")
 
 # The field readers of every layout: method name → the article fields it fills (a tuple of values
 # when more than one). `source`, `body_html` and `language` are not read from the page.
@@ -169,14 +162,3 @@ def storable_article(source: str, source_id: str, html: str | bytes, url: str | 
     if problems:
         raise ValueError(str(problems[0]))
     return article
-
-
-def field_coverage(stats: Mapping[str, int]) -> dict[str, float]:
-    """Share of a crawl's extracted articles whose optional field could be read, per field, from
-    its stats: 1 - field_missing/<field> / articles. Articles are the article pages less those
-    that were not articles or failed (a list page is no article lacking tags). Empty when no
-    article was extracted."""
-    articles = stats.get(ARTICLE_PAGES_STAT, 0) - sum(stats.get(key, 0) for key in _NOT_EXTRACTED_STATS)
-    if articles <= 0:
-        return {}
-    return {name: max(0.0, 1 - stats.get(FIELD_MISSING_STAT + name, 0) / articles) for name in OPTIONAL_FIELDS}

@@ -143,16 +143,6 @@ def text_of(element) -> str:
     return re.sub(r"[ \t\r\n\f\v\u00a0]+", " ", text).strip()
 
 
-def meta_content(tree, *selectors: str) -> str | None:
-    """First non-empty `content` of the meta tags matched by the CSS selectors, in order."""
-    for selector in selectors:
-        for el in tree.cssselect(selector):
-            value = (el.get("content") or "").strip()
-            if value:
-                return value
-    return None
-
-
 def jsonld_objects(tree) -> list[dict]:
     """All JSON-LD objects of the page, tolerating raw control characters, arrays (nested too)
     and @graph; a script that is not JSON or nests too deep is skipped."""

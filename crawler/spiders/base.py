@@ -40,6 +40,7 @@ from crawler.revisit import RevisitPolicy, Visit, conditional_headers
 from newsarchive.article import SOURCES, site
 from newsarchive.article.sites import Site
 from newsarchive.article.times import TAIPEI
+from storage.runs import FIELD_MISSING_STAT
 
 logger = logging.getLogger(__name__)
 
@@ -553,7 +554,7 @@ class NewsSpider(scrapy.Spider):
             return None
         # an optional field that could not be read is left empty and counted: the run's field coverage
         for name, reason in extraction.missing_fields.items():
-            self.stats.inc_value(f"newsarchive/field_missing/{name}")
+            self.stats.inc_value(FIELD_MISSING_STAT + name)
             self.logger.debug("field %s missing: %s (%s)", name, response.url, reason)
         return extraction.article
 

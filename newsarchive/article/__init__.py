@@ -15,6 +15,7 @@ from newsarchive.article.model import (
     CONTENT_FIELDS,
     DEFAULTS,
     FIELDS,
+    OPTIONAL_PAGE_FIELDS,
     REQUIRED_FIELDS,
     VERSIONED_FIELDS,
     Article,
@@ -24,11 +25,11 @@ from newsarchive.article.model import (
 )
 from newsarchive.article.sites import SITES, SOURCES, article_id, canonical_url, identify, site
 from newsarchive.article.times import TAIPEI, parse_duration
-from newsarchive.article.validation import InvalidArticle, Problem, validate_article
+from newsarchive.article.validation import Problem, validate_article
 
 __all__ = [
-    "ARTICLE_FIELDS", "CONTENT_FIELDS", "DEFAULTS", "FIELDS", "REQUIRED_FIELDS", "SITES", "SOURCES", "TAIPEI",
-    "VERSIONED_FIELDS", "Article", "Field", "Image", "InvalidArticle", "Problem", "article_id",
+    "ARTICLE_FIELDS", "CONTENT_FIELDS", "DEFAULTS", "FIELDS", "OPTIONAL_PAGE_FIELDS", "REQUIRED_FIELDS", "SITES", "SOURCES", "TAIPEI",
+    "VERSIONED_FIELDS", "Article", "Field", "Image", "Problem", "article_id",
     "canonical_url", "clean_article", "content_hash", "identify", "parse_duration", "render_body_html",
     "sanitize_html", "site", "validate_article",
 ]

@@ -19,7 +19,7 @@ from newsarchive.article.sites import SOURCES
 
 __all__ = [
     "ARTICLE_FIELDS", "Article", "CONTENT_FIELDS", "FIELDS", "Field", "Image", "LIST_FIELDS",
-    "REQUIRED_FIELDS", "SOURCES", "VERSIONED_FIELDS", "content_hash",
+    "OPTIONAL_PAGE_FIELDS", "REQUIRED_FIELDS", "SOURCES", "VERSIONED_FIELDS", "content_hash",
 ]
 
 
@@ -31,10 +31,11 @@ class Field:
     max_length: int | None = None
     versioned: bool = False  # part of the content hash: a change is a new version
     cleaning: str = "text"  # "text", "paragraphs", "list", "tags", "images", "time", "derived", "none"
+    from_page: bool = True  # read from the page by the extractors (not set by the code itself)
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("source", "text", required=True, max_length=16, cleaning="text"),
+    Field("source", "text", required=True, max_length=16, cleaning="text", from_page=False),
     Field("source_id", "text", required=True, max_length=32, cleaning="text"),
     Field("url", "text", required=True, max_length=2048, versioned=True, cleaning="text"),
     Field("title", "text", required=True, max_length=1000, versioned=True, cleaning="text"),
@@ -47,15 +48,17 @@ FIELDS: tuple[Field, ...] = (
     Field("editors", "list", versioned=True, cleaning="list"),
     Field("description", "text", max_length=10_000, versioned=True, cleaning="text"),
     Field("body", "text", required=True, versioned=True, cleaning="paragraphs"),
-    Field("body_html", "html", versioned=True, cleaning="derived"),  # rebuilt from body and images
+    Field("body_html", "html", versioned=True, cleaning="derived", from_page=False),  # rebuilt from body and images
     Field("images", "images", versioned=True, cleaning="images"),
-    Field("language", "text", max_length=16, cleaning="text"),
+    Field("language", "text", max_length=16, cleaning="text", from_page=False),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 ARTICLE_FIELDS = tuple(f.name for f in FIELDS)
 REQUIRED_FIELDS = tuple(f.name for f in FIELDS if f.required)
 VERSIONED_FIELDS = tuple(f.name for f in FIELDS if f.versioned)
 LIST_FIELDS = tuple(f.name for f in FIELDS if f.kind == "list")
+# read from the page but not required: a layout drift may cost one of these, not the article
+OPTIONAL_PAGE_FIELDS = tuple(f.name for f in FIELDS if f.from_page and not f.required)
 # everything but the key: what an article row and each of its versions hold
 CONTENT_FIELDS = tuple(name for name in ARTICLE_FIELDS if name not in ("source", "source_id"))
 DEFAULTS: dict[str, Any] = {"body_html": "", "language": "zh-Hant"}

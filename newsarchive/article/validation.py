@@ -46,12 +46,6 @@ class Problem(str):
         return problem
 
 
-class InvalidArticle(ValueError):
-    def __init__(self, problems: list[Problem]):
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -153,9 +147,3 @@ def validate_article(data: Any, *, now: datetime | None = None,
         elif url_id != source_id:
             problems.append(Problem("id_mismatch", f"source_id {source_id} but the url says {url_id}", "url"))
     return problems
-
-
-def ensure_valid(data: Any, *, now: datetime | None = None, extra_fields: Iterable[str] = ()) -> None:
-    problems = validate_article(data, now=now, extra_fields=extra_fields)
-    if problems:
-        raise InvalidArticle(problems)
