@@ -1,8 +1,9 @@
 """python -m bench [GROUP ...] [--quick] [--no-1m] [--json FILE]: figures beside same-run baselines.
 
-Groups: extraction, import, crawl, incremental, web, capture, search (default: all, in that order;
+Groups: extraction, import, startup, crawl, incremental, web, capture, search (default: all, in that order;
 search last because a first 1M-article load takes long). Each group's figures are printed, and written to the
---json file, as soon as it is done; the whole table is printed at the end.
+--json file (for a full run, bench/results.json by default), as soon as it is done; the whole table is printed
+at the end.
 --quick uses small sizes (a smoke run, not figures to quote) and skips the 1M-article search;
 --no-1m only skips that. Large search corpora are cached between runs (bench/storage.py).
 """
@@ -18,18 +19,20 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from bench.common import Figure, print_table
 from storage.errors import ArchiveError
 
-GROUPS = ("extraction", "import", "crawl", "incremental", "web", "capture", "search")
+RESULTS = Path(__file__).with_name("results.json")
+GROUPS = ("extraction", "import", "startup", "crawl", "incremental", "web", "capture", "search")
 # (full, quick) sizes
 EXTRACTION_ROUNDS = (20, 3)
 IMPORT_ARTICLES = (20_000, 2_000)
 SEARCH_ARTICLES = ((100_000, 1_000_000), (5_000,))  # SQLite
-PG_SEARCH_ARTICLES = (100_000, 5_000)
+PG_SEARCH_ARTICLES = ((100_000, 1_000_000), (5_000,))
 CRAWL_ARTICLES = (10_500, 1_000)
 INCREMENTAL_ARTICLES = (200, 40)
 WEB_ARTICLES = (100_000, 5_000)  # both databases
@@ -45,20 +48,29 @@ def run_group(group: str, quick: bool, no_1m: bool = False) -> Iterator[list[Fig
 
         yield extraction.run(rounds=EXTRACTION_ROUNDS[size])
     elif group == "import":
-        from bench import storage
+        from bench import importing
 
         for backend in ("sqlite", "postgresql"):
-            yield storage.import_figures(backend, IMPORT_ARTICLES[size])
+            yield importing.cli_import_figures(backend, IMPORT_ARTICLES[size])
+    elif group == "startup":
+        from bench import startup
+
+        for backend in ("sqlite", "postgresql"):
+            yield startup.startup_figures(backend)
     elif group == "search":
         from bench import storage
 
-        # the 1M SQLite corpus last: its first load takes long (later runs reuse it)
+        # the 1M corpora last: their first load takes long (later runs reuse them)
         yield storage.search_figures("sqlite", SEARCH_ARTICLES[size][0])
-        yield storage.search_figures("postgresql", PG_SEARCH_ARTICLES[size])
+        yield storage.search_figures("postgresql", PG_SEARCH_ARTICLES[size][0])
         for count in SEARCH_ARTICLES[size][1:]:
             if no_1m:
                 break
             yield storage.search_figures("sqlite", count)
+        for count in PG_SEARCH_ARTICLES[size][1:]:
+            if no_1m:
+                break
+            yield storage.search_figures("postgresql", count)
     elif group == "web":
         from bench import web
 
@@ -146,9 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("groups", nargs="*", metavar="GROUP", help=f"any of: {', '.join(GROUPS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="small sizes; skips the 1M-article search")
     parser.add_argument("--no-1m", action="store_true",
-                        help="skip the 1M-article SQLite search (a first load takes 15-60+ minutes and ~19 GB)")
-    parser.add_argument("--json", metavar="FILE", help="also write the figures and the machine to FILE")
+                        help="skip the 1M-article searches (a first load: 15-60+ min on SQLite, hours on PostgreSQL)")
+    parser.add_argument("--json", metavar="FILE",
+                        help="also write the figures and the machine to FILE (a full run of every group: "
+                             "bench/results.json unless given)")
     args = parser.parse_args(argv)
+    if args.json is None and not args.groups and not args.quick:
+        args.json = str(RESULTS)
     unknown = [group for group in args.groups if group not in GROUPS]
     if unknown:
         parser.error(f"unknown group {unknown[0]!r} (choose from: {', '.join(GROUPS)})")
@@ -175,8 +191,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(flush=True)
                 if args.json and not write_report(args.json, argv, args.quick, info, timings, failed, figures):
                     return 1
-        except (RuntimeError, OSError, ArchiveError, SQLAlchemyError) as exc:  # one group failing keeps the others' figures
+        except (RuntimeError, OSError, ArchiveError, SQLAlchemyError, ImportError) as exc:  # one group failing keeps the others' figures
             reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+            if isinstance(exc, ImportError):  # a baseline library of the `bench` extra
+                reason += ' (install the benchmarks\' extra: pip install -e ".[bench]")'
             print(f"bench: {group} failed: {reason[:300]}", file=sys.stderr)
             failed.append(group)
     print_table(figures)

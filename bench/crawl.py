@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -45,6 +46,7 @@ _CRAWLED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \S+ INFO: Crawled (\d+
 @dataclass
 class CrawlRun:
     seconds: float = 0.0  # wall time of the crawl process
+    cpu_seconds: float = 0.0  # CPU time (user + system, every thread) of the crawl process
     articles: int = 0  # archive rows at the end
     returncode: int | None = None
     peak_rss: int = 0  # bytes, process and children
@@ -118,6 +120,11 @@ def _rss(process: psutil.Process) -> int:
     return total
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_crawl(host_map: dict, db_path: Path, log_path: Path, settings: list[str] = ()) -> CrawlRun:
     """One `scrapy crawl cna` into `db_path`; `settings` are more `-s NAME=VALUE` arguments."""
     env = {
@@ -128,6 +135,7 @@ def run_crawl(host_map: dict, db_path: Path, log_path: Path, settings: list[str]
     command = [sys.executable, "-m", "scrapy", "crawl", "cna", *UNLEASHED, *settings]
     run = CrawlRun()
     start = time.perf_counter()
+    reaped_before = _children_cpu()
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         watched = psutil.Process(process.pid)  # a child not yet reaped: its pid stays valid
@@ -144,6 +152,7 @@ def run_crawl(host_map: dict, db_path: Path, log_path: Path, settings: list[str]
             time.sleep(SAMPLE_SECONDS)
         run.returncode = process.returncode
     run.seconds = time.perf_counter() - start
+    run.cpu_seconds = _children_cpu() - reaped_before  # the crawl is the one child reaped meanwhile
     run.articles = _archived(db_path)
     for mark in RSS_MARKS:  # marks passed in the last second before exit
         if run.articles >= mark and mark not in run.rss_at:

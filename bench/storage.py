@@ -1,20 +1,21 @@
-"""Write-path and search figures on SQLite and PostgreSQL."""
+"""Search figures on SQLite and PostgreSQL, and the corpora they need (the import figures are
+bench/importing.py)."""
 from __future__ import annotations
 
 import fcntl
-import json
 import sqlite3
 import tempfile
 import time
 import uuid
+from collections import Counter
 from contextlib import closing, contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bench.common import Figure, median, percentile, rate
-from bench.corpus import articles
-from storage import archive as archive_module
+from bench.common import Figure, median, percentile
+from bench.corpus import articles, make_article, sentence_pool
+from storage import db
 from storage import search as search_module
 from storage.archive import Archive, ArticleFilter
 
@@ -26,7 +27,20 @@ BATCH = 1000
 CACHE = Path(tempfile.gettempdir()) / "newsarchive-bench-cache"
 CORPUS_VERSION = 1
 CACHED_FROM = {"sqlite": 100_000, "postgresql": 100_000}
+# the benchmark set, by query length (issue 16: p95 < 50 ms); 國際原能 is rare, its characters are not
 QUERIES = {1: ["泰", "雄", "藥", "灣"], 2: ["高雄", "台北", "食藥", "微軟"], 4: ["生成式AI", "亞太技術", "衛生福利", "國際原能"]}
+SLOWEST_MS = 1000  # issue 13: no accepted query takes longer
+
+
+def worst_queries() -> dict[str, str]:
+    """The slowest kinds of accepted query (issue 13), each as long or as many words as a query may be."""
+    longest, most = search_module.MAX_QUERY_CHARS, search_module.MAX_QUERY_TERMS
+    common = Counter(char for sentence in sentence_pool() for char in set(sentence) if search_module._is_cjk(char))
+    return {
+        f"{longest}x 的 as one word": "的" * longest,
+        f"the {most} commonest characters as {most} words": " ".join(char for char, _ in common.most_common(most)),
+        f"a {longest}-character passage of an article": "".join(make_article(7)["body"].split())[:longest],
+    }
 
 
 @contextmanager
@@ -51,12 +65,19 @@ def cached_sqlite(count: int) -> str:
     """URL of a SQLite archive holding the first `count` corpus articles, loaded on first use.
 
     A file lock makes a second benchmark process wait for a load in progress instead of
-    starting its own; the file appears under its final name only once complete."""
+    starting its own; the file appears under its final name only once complete. A corpus
+    loaded by an older schema is upgraded as a user's `newsarchive db upgrade` would (printed:
+    rebuilding the search index of 1M articles takes long)."""
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"search-{count}-v{CORPUS_VERSION}.sqlite3"
     with open(CACHE / f"{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.exists():
+        if path.exists():
+            start = time.perf_counter()
+            before, after = db.upgrade(f"sqlite:///{path}")
+            if before != after:
+                print(f"bench: upgraded {path} from {before} to {after} in {time.perf_counter() - start:.0f} s")
+        else:
             partial = path.with_suffix(".partial")
             for leftover in CACHE.glob(f"{partial.name}*"):
                 leftover.unlink()
@@ -87,7 +108,8 @@ def cached_postgresql(count: int) -> str:
                     conn.execute(text(f'CREATE DATABASE "{name}_partial"'))
             if not exists:
                 archive = Archive.open(f"{base}/{name}_partial")
-                seconds = load(archive, count, progress=True)
+                with _gin_built_after(archive):
+                    seconds = load(archive, count, progress=True)
                 archive.close()
                 with admin.connect() as conn:
                     conn.execute(text(f'ALTER DATABASE "{name}_partial" RENAME TO "{name}"'))
@@ -95,6 +117,21 @@ def cached_postgresql(count: int) -> str:
         finally:
             admin.dispose()
     return f"{base}/{name}"
+
+
+@contextmanager
+def _gin_built_after(archive: Archive):
+    """PostgreSQL bulk load: the GIN index on the search tokens dropped while the block runs
+    and built again in one pass after it (many times faster than ~1,200 entries inserted per
+    article; the same index), then VACUUM ANALYZE, as autovacuum would soon do."""
+    with archive.engine.begin() as conn:
+        definition = conn.scalar(text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_article_search_tokens'"))
+        conn.execute(text("DROP INDEX ix_article_search_tokens"))
+    yield
+    with archive.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("SET maintenance_work_mem = '1GB'"))
+        conn.execute(text(definition))
+        conn.execute(text("VACUUM ANALYZE"))
 
 
 CACHED = {"sqlite": cached_sqlite, "postgresql": cached_postgresql}
@@ -133,112 +170,53 @@ def load(archive: Archive, count: int, *, start: int = 0, version: int = 1, prog
     return elapsed
 
 
-def import_figures(backend: str, count: int = 20_000) -> list[Figure]:
-    with database(backend) as url:
-        archive = Archive.open(url)
-        t_new = load(archive, count)
-        t_same = load(archive, count)
-        archive.close()
-    new_rate, same_rate = rate(count, t_new), rate(count, t_same)
-    target = ">= 5,000/s" if backend == "sqlite" else ""
-    figures = [
-        Figure("import", f"{backend}: {count:,} new articles", new_rate, "articles/s",
-               f"{same_rate / new_rate:.2f}x as fast re-imported unchanged", target,
-               new_rate >= 5000 if backend == "sqlite" else None),
-        Figure("import", f"{backend}: {count:,} unchanged re-imports", same_rate, "articles/s"),
-    ]
-    if backend == "sqlite":
-        figures += write_path_parts(count, new_rate)
-    return figures
-
-
-# Parts of the SQLite write path, timed where they are called: (label, owner, attribute).
-WRITE_PATH_PARTS = (
-    ("FTS5 insert (_sqlite_fts)", search_module, "_sqlite_fts"),
-    ("search tokenizer (search_document)", archive_module, "search_document"),
-    ("articles insert (_insert_new)", archive_module._BatchWriter, "_insert_new"),
-    ("validation and hash (prepare_article)", archive_module, "prepare_article"),
-)
-
-
-@contextmanager
-def timed_parts():
-    """Seconds spent in each of WRITE_PATH_PARTS while the block runs (wrapped, then restored)."""
-    spent = {label: 0.0 for label, _, _ in WRITE_PATH_PARTS}
-    originals = [(owner, name, getattr(owner, name)) for _, owner, name in WRITE_PATH_PARTS]
-    for (label, owner, name), (_, _, original) in zip(WRITE_PATH_PARTS, originals):
-        def timed(*args, _original=original, _label=label, **kwargs):
-            start = time.perf_counter()
-            try:
-                return _original(*args, **kwargs)
-            finally:
-                spent[_label] += time.perf_counter() - start
-        setattr(owner, name, timed)
-    try:
-        yield spent
-    finally:
-        for owner, name, original in originals:
-            setattr(owner, name, original)
-
-
-def write_path_parts(count: int, new_rate: float) -> list[Figure]:
-    """Same-run yardstick for the new-article rate, a plain sqlite3 insert of the same articles
-    (the floor cost of writing them at all), and where the write path's time goes: the same
-    articles stored again into a fresh archive with each part timed."""
-    batches = [list(articles(BATCH, start=start)) for start in range(0, count, BATCH)]
-    with tempfile.TemporaryDirectory() as tmp:
-        conn = sqlite3.connect(Path(tmp) / "plain.sqlite3")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE articles (source TEXT, source_id TEXT, doc TEXT, PRIMARY KEY (source, source_id))")
-        start = time.perf_counter()
-        for batch in batches:
-            with conn:
-                conn.executemany("INSERT INTO articles VALUES (?, ?, ?)",
-                                 [(a["source"], a["source_id"], json.dumps(a, ensure_ascii=False)) for a in batch])
-        plain = rate(count, time.perf_counter() - start)
-        conn.close()
-    figures = [Figure("import", "  yardstick: plain sqlite3 INSERT of the same articles as JSON", plain,
-                      "articles/s", f"write path at {new_rate / plain:.2f}x of it")]
-    with database("sqlite") as url:
-        archive = Archive.open(url)
-        with timed_parts() as spent:
-            total = load(archive, count)
-        archive.close()
-    for label, seconds in [*spent.items(), ("the rest (article_search insert, ids, commit, SQLAlchemy)",
-                                            total - sum(spent.values()))]:
-        figures.append(Figure("import", f"  part: {label}", seconds / count * 1e6, "us/article",
-                              f"{seconds / total:.0%} of {total / count * 1e6:.0f} us/article"))
-    return figures
-
-
 def search_figures(backend: str, count: int, *, repeat: int = 15) -> list[Figure]:
     with search_database(backend, count) as url:
         return time_searches(url, f"{backend} {count:,}", repeat=repeat)
 
 
-def time_searches(url: str, label: str, *, repeat: int = 15) -> list[Figure]:
-    """Median and p95 of each query length and order, in this process, after one warm-up pass
-    (the first query pays one-off costs such as building the tokenizer table)."""
+def time_searches(url: str, label: str, *, repeat: int = 15, worst_repeat: int = 3) -> list[Figure]:
+    """Per class of query: median and p95 of Archive.search in each order and of the exact count
+    (search.count_matches, which a search page's first request adds), in this process after a
+    warm-up pass of the benchmark set (the first query pays one-off costs such as building the
+    tokenizer table). The benchmark set's classes hold 4 queries, each asked `repeat` times;
+    each worst case (worst_queries) is a class of its own, asked `worst_repeat` times."""
     figures = []
     archive = Archive.open(url)
     everything = ArticleFilter()
     for queries in QUERIES.values():
         for q in queries:
             archive.search(q, everything, limit=20)
-    for length, queries in QUERIES.items():
-        for order in ("relevance", "newest"):
-            times = []
-            for _ in range(repeat):
-                for q in queries:
-                    t = time.perf_counter()
-                    archive.search(q, everything, limit=20, order=order)
-                    times.append((time.perf_counter() - t) * 1000)
-            p95 = percentile(times, 0.95)
-            figures.append(Figure(
-                "search", f"{label}: {length}-char, {order}", median(times), "ms median",
-                f"p95 {p95:.1f} ms", "p95 < 50 ms", p95 < 50))
+    classes = [(f"{length}-char", queries, repeat) for length, queries in QUERIES.items()]
+    classes += [(name, [query], worst_repeat) for name, query in worst_queries().items()]
+    with archive._read() as conn:
+        for name, queries, rounds in classes:
+            timed = {order: lambda q, order=order: archive.search(q, everything, limit=20, order=order)
+                     for order in search_module.ORDERS}
+            timed["count"] = lambda q: search_module.count_matches(conn, q, everything)
+            for what, call in timed.items():
+                times = []
+                for _ in range(rounds):
+                    for q in queries:
+                        t = time.perf_counter()
+                        call(q)
+                        times.append((time.perf_counter() - t) * 1000)
+                figures.append(_search_figure(f"{label}: {name}, {what}", times, worst=len(queries) == 1,
+                                              counting=what == "count"))
     archive.close()
     return figures
+
+
+def _search_figure(name: str, times: list[float], *, worst: bool, counting: bool) -> Figure:
+    """Targets: the benchmark set's searches p95 < 50 ms (issue 16); no worst case, search or
+    count, over SLOWEST_MS (issue 13)."""
+    p95, slowest = percentile(times, 0.95), max(times)
+    if worst:
+        return Figure("search", name, median(times), "ms median", f"slowest {slowest:.0f} ms",
+                      f"< {SLOWEST_MS} ms", slowest < SLOWEST_MS)
+    if counting:
+        return Figure("search", name, median(times), "ms median", f"p95 {p95:.1f} ms")
+    return Figure("search", name, median(times), "ms median", f"p95 {p95:.1f} ms", "p95 < 50 ms", p95 < 50)
 
 
 if __name__ == "__main__":

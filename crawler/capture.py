@@ -3,33 +3,44 @@
 `WarcCaptureWriter` writes request + response records (or a `revisit` record when the payload is
 identical to one already kept, in this crawl or an earlier one) into files rotated by size and by
 UTC day, one gzip member per record, flushed per record: a crash loses at most the record being
-written. `CaptureExtension` feeds it from Scrapy's `response_received` signal and leaves the
-capture reference (storage.captures: "FILE#OFFSET" of the record holding the payload) in
-`request.meta["capture"]`, where the store pipeline picks it up for the article's version.
+written. `CaptureExtension` feeds it from Scrapy's `response_received` signal and leaves in
+`request.meta["capture"]` a Deferred firing with the capture reference (storage.captures:
+"FILE#OFFSET" of the record holding the payload; None if the write failed), which the store
+pipeline awaits before storing the article's version.
 
 Article pages that gave no archived article (the extraction failed, or the article was dropped
 as invalid) are listed in the archive's `flagged_captures` when the spider closes; `newsarchive
 reparse` tries them again.
 
-Writing runs on the reactor thread: a record is one zlib compression and one write of the page.
-Records are gzipped here at level 3, not by warcio (level 9): `bench capture` measured level 9 at
-3-4 times the CPU of level 3 for files only about 11 % smaller, and the crawl paid for it.
+The writer runs in one thread of its own, off the reactor: records are written in the order the
+responses came, and compressing and hashing a page (most of the cost) release the GIL. Records
+are gzipped here with ISA-L (python-isal, level 2), not by warcio (zlib level 9): on the real
+240 kB CNA pages zlib takes 3-4 times the CPU at level 9 than at level 3, and ISA-L a sixth to a
+tenth of zlib level 3's, for files about 9 % larger (docs/benchmarks.md). Both digests are
+computed here in one call each (warcio hashes in 16 kB steps), the payload's before anything is
+built, so an identical payload costs only its revisit record.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import logging
 import os
 import socket
-import zlib
 from collections.abc import Callable
 from datetime import datetime, timezone
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from isal import isal_zlib
 from scrapy import signals
 from scrapy.utils.asyncio import run_in_thread
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -43,8 +54,16 @@ DIGEST_INDEX = "payload-digests.tsv"  # digest, URI, WARC-Date, reference of the
 # headers describing the bytes on the wire: the record keeps the decoded payload
 WIRE_HEADERS = {b"content-encoding", b"transfer-encoding", b"content-length"}
 DEFAULT_MAX_FILE_BYTES = 1_000_000_000  # the usual WARC file size
-GZIP_LEVEL = 3
-GZIP_MEMBER = 16 + zlib.MAX_WBITS  # zlib's wbits for a gzip header and trailer
+GZIP_LEVEL = 2  # ISA-L's default (of 0-3)
+GZIP_MEMBER = 16 + isal_zlib.MAX_WBITS  # zlib's wbits for a gzip header and trailer
+
+
+def _sha1(*parts: bytes) -> str:
+    """A WARC digest, as warcio writes them."""
+    digest = hashlib.sha1()
+    for part in parts:
+        digest.update(part)
+    return "sha1:" + base64.b32encode(digest.digest()).decode("ascii")
 
 
 def _utcnow() -> datetime:
@@ -105,7 +124,7 @@ class WarcCaptureWriter:
         offset = self._file.tell()
         plain = io.BytesIO()
         WARCWriter(plain, gzip=False, warc_version="1.1").write_record(record)
-        self._file.write(zlib.compress(plain.getvalue(), GZIP_LEVEL, wbits=GZIP_MEMBER))
+        self._file.write(isal_zlib.compress(plain.getvalue(), GZIP_LEVEL, wbits=GZIP_MEMBER))
         self._file.flush()
         return offset
 
@@ -121,21 +140,24 @@ class WarcCaptureWriter:
         http_headers = StatusAndHeaders(f"{status} {reason}".strip(), [
             *response_headers, ("Content-Length", str(len(body)))], protocol=protocol)
         date = _warc_date(now)
-        response = self._writer.create_warc_record(
-            url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http_headers,
-            warc_headers_dict={"WARC-Date": date})
-        digest = response.rec_headers.get_header("WARC-Payload-Digest")
+        digest = _sha1(body)
         original = self._known.get(digest)
-        if original is not None:
+        if original is None:
+            # both digests given, so warcio does not compute them again
+            http_headers.compute_headers_buffer()
+            response = self._writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http_headers,
+                warc_headers_dict={"WARC-Date": date, "WARC-Payload-Digest": digest,
+                                   "WARC-Block-Digest": _sha1(http_headers.headers_buff, body)})
+            ref = capture_ref(self._name, self._write(response))
+            self._known[digest] = (url, date, ref)
+            os.write(self._index, f"{digest}\t{url}\t{date}\t{ref}\n".encode())
+        else:
             original_uri, original_date, ref = original
             response = self._writer.create_revisit_record(
                 url, digest, original_uri, original_date, http_headers=http_headers,
                 warc_headers_dict={"WARC-Date": date})
             self._write(response)
-        else:
-            ref = capture_ref(self._name, self._write(response))
-            self._known[digest] = (url, date, ref)
-            os.write(self._index, f"{digest}\t{url}\t{date}\t{ref}\n".encode())
         parts = urlsplit(url)
         target = parts.path or "/"
         if parts.query:
@@ -173,8 +195,12 @@ class CaptureExtension:
         self.crawler = crawler
         self.writer = writer
         self.discovery = discovery
-        # article pages captured but not (yet) archived: reference -> (source, source_id, url, seen_at)
-        self.unarchived: dict[str, tuple[str, str, str, datetime]] = {}
+        # one thread: the writer is not thread-safe, and records keep the order of the responses
+        self.thread = ThreadPool(minthreads=1, maxthreads=1, name="capture")
+        self._stop_trigger = None  # stops the thread if the reactor stops before the spider closes
+        # article pages captured but not (yet) archived, by the Deferred of their capture:
+        # [source, source_id, url, seen_at, reference once written]
+        self.unarchived: dict[Deferred, list] = {}
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -193,23 +219,40 @@ class CaptureExtension:
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
         return extension
 
+    def _in_thread(self, call: Callable, *args, **kwargs) -> Deferred:
+        from twisted.internet import reactor
+
+        if not self.thread.started:
+            self.thread.start()
+            self._stop_trigger = reactor.addSystemEventTrigger("during", "shutdown", self.thread.stop)
+        return deferToThreadPool(reactor, self.thread, call, *args, **kwargs)
+
     def response_received(self, response, request, **kwargs) -> None:
         key = request.meta.get("article_key")
         if key is None and not self.discovery:
             return
-        try:
-            ref = self.writer.write(
-                url=response.url, status=response.status, response_headers=_headers(response.headers),
-                body=response.body, method=request.method, request_headers=_headers(request.headers),
-                request_body=request.body or b"", protocol=getattr(response, "protocol", None) or "HTTP/1.1")
-        except OSError as exc:  # a full disk must not stop the crawl: the page is still archived
-            self.crawler.stats.inc_value("newsarchive/capture_failed")
-            logger.error("capturing %s failed: %s", response.url, exc)
-            return
-        self.crawler.stats.inc_value("newsarchive/captured")
-        request.meta["capture"] = ref
+        written = self._in_thread(
+            self.writer.write,
+            url=response.url, status=response.status, response_headers=_headers(response.headers),
+            body=response.body, method=request.method, request_headers=_headers(request.headers),
+            request_body=request.body or b"", protocol=getattr(response, "protocol", None) or "HTTP/1.1")
         if key is not None and response.status == 200:
-            self.unarchived[ref] = (key[0], key[1], response.url, _utcnow())
+            self.unarchived[written] = [key[0], key[1], response.url, _utcnow(), None]
+        written.addCallbacks(self._written, self._failed, callbackArgs=(written,), errbackArgs=(response.url,))
+        request.meta["capture"] = written
+
+    def _written(self, ref: str, written: Deferred) -> str:
+        self.crawler.stats.inc_value("newsarchive/captured")
+        if written in self.unarchived:
+            self.unarchived[written][-1] = ref
+        return ref
+
+    def _failed(self, failure, url: str) -> None:
+        # a full disk must not stop the crawl: the page is still archived, without a capture
+        self.crawler.stats.inc_value("newsarchive/capture_failed")
+        expected = failure.check(OSError)  # anything else is a bug: its traceback is logged
+        logger.error("capturing %s failed: %s", url, failure.getErrorMessage(), exc_info=None if expected else (
+            failure.type, failure.value, failure.getTracebackObject()))
 
     def item_archived(self, item, response, **kwargs) -> None:
         self.unarchived.pop(getattr(response, "meta", {}).get("capture"), None)
@@ -219,11 +262,19 @@ class CaptureExtension:
             self.item_archived(item, response)
 
     async def spider_closed(self, spider, reason) -> None:
-        self.writer.close()
-        if not self.unarchived:
-            return
+        if self.thread.started:
+            # after every write asked for (one thread, in order), and their callbacks
+            await maybe_deferred_to_future(self._in_thread(self.writer.close))
+            from twisted.internet import reactor
+
+            reactor.removeSystemEventTrigger(self._stop_trigger)
+            self.thread.stop()
+        else:
+            self.writer.close()
         failed = [{"source": s, "source_id": i, "url": url, "capture": ref, "seen_at": seen}
-                  for ref, (s, i, url, seen) in self.unarchived.items()]
+                  for s, i, url, seen, ref in self.unarchived.values() if ref is not None]
+        if not failed:
+            return
         try:
             # after the store pipeline's last flush; before engine_stopped closes the archive
             await run_in_thread(crawl_archive(self.crawler).archive.flag_failed_captures, failed)

@@ -7,6 +7,7 @@ exception is reason `error`. One bad page never stops a crawl.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -123,6 +124,24 @@ class DedupePipeline(NewsPipeline):
         return with_data(item, data)
 
 
+@dataclass
+class Fetched:
+    """What an article's response gave for its version: the FetchMeta, whose capture reference is
+    still being written (`capture`: the Deferred of crawler.capture.CaptureExtension, if on)."""
+
+    fetch: FetchMeta | None
+    capture: Deferred | None = None
+
+    async def meta(self) -> FetchMeta | None:
+        if self.capture is not None:  # awaited once: the Deferred hands its result to this
+            self.fetch = replace(self.fetch, capture=await maybe_deferred_to_future(self.capture))
+            self.capture = None
+        return self.fetch
+
+
+NOT_FETCHED = Fetched(None)  # an item with no response seen (tests, or a page reached otherwise)
+
+
 def _header(headers, name: str) -> str | None:
     value = headers.get(name)
     return value.decode("latin-1") if value else None
@@ -135,6 +154,8 @@ class ArchiveStorePipeline(NewsPipeline):
 
     It also listens to `response_received`: article responses (meta `article_key`) give the
     FetchMeta stored with their item, and a 304 becomes `archive.touch(...)`, counted unchanged.
+    The capture reference comes from the capture thread (crawler.capture): it is awaited when the
+    article is stored, so a version never points at a record not yet on disk.
 
     Every write goes through the crawl's shared archive (crawler.archive.CrawlArchive): in a
     thread, awaited, one at a time. close_spider returns once every write asked for is done.
@@ -146,8 +167,8 @@ class ArchiveStorePipeline(NewsPipeline):
         self.batch_size = max(1, batch_size)
         self.batch_seconds = batch_seconds
         self.clock = clock  # a twisted IReactorTime; None: the running reactor
-        self.pending: list[tuple[dict[str, Any], Any]] = []
-        self.fetched: dict[tuple[str, str], Any] = {}  # article_key -> FetchMeta of its response
+        self.pending: list[tuple[dict[str, Any], Fetched]] = []
+        self.fetched: dict[tuple[str, str], Fetched] = {}  # article_key -> what its response gave
         self.flusher = None
         self.writing: set[Deferred] = set()  # timed flushes and 304 touches under way
 
@@ -197,22 +218,21 @@ class ArchiveStorePipeline(NewsPipeline):
         key = request.meta.get("article_key")
         if not key:
             return
-        fetch = FetchMeta(
+        fetched = Fetched(FetchMeta(
             etag=_header(response.headers, "ETag") or _header(request.headers, "If-None-Match"),
             last_modified=_header(response.headers, "Last-Modified")
             or _header(request.headers, "If-Modified-Since"),
             source_lastmod=request.meta.get("source_lastmod"),
-            capture=request.meta.get("capture"),  # set by crawler.capture.CaptureExtension
-        )
+        ), request.meta.get("capture"))
         if response.status == 304:
-            self.in_background(self.touch(tuple(key), fetch))
+            self.in_background(self.touch(tuple(key), fetched))
         else:
-            self.fetched[tuple(key)] = fetch
+            self.fetched[tuple(key)] = fetched
 
-    async def touch(self, key: tuple[str, str], fetch) -> None:
+    async def touch(self, key: tuple[str, str], fetched: Fetched) -> None:
         source, source_id = key
         try:
-            known = await self.archive.touch(source, source_id, fetch=fetch)
+            known = await self.archive.touch(source, source_id, fetch=await fetched.meta())
         except Exception as exc:
             self.store_failed(1, f"{type(exc).__name__}: {exc}")
             return
@@ -230,16 +250,16 @@ class ArchiveStorePipeline(NewsPipeline):
 
     def process(self, item: Any) -> Any:
         data = article_data(item)
-        fetch = self.fetched.pop((data.get("source"), data.get("source_id")), None)
-        self.pending.append((data, fetch))
+        self.pending.append((data, self.fetched.pop((data.get("source"), data.get("source_id")), NOT_FETCHED)))
         return item
 
     async def flush(self) -> None:
         """Store the pending batch; on failure retry its articles one by one, so one rejected
         article costs only itself and a failing database is reported, never raised."""
-        batch, self.pending = self.pending, []
-        if not batch:
+        pending, self.pending = self.pending, []
+        if not pending:
             return
+        batch = [(data, await fetched.meta()) for data, fetched in pending]
         try:
             self.count(await self.archive.store_many([d for d, _ in batch], fetch=[f for _, f in batch]))
             return

@@ -4,16 +4,27 @@ elsewhere (Common Crawl's CC-NEWS, Heritrix, wget --warc-file...).
 The records are streamed (warcio's ArchiveIterator: WARC 1.0 and 1.1, gzip per record or plain,
 chunked or gzip-encoded HTTP bodies), so memory stays constant. A record is cheap to skip: its
 type and target URI are read from the WARC headers, and only the article pages of the two sites
-are decoded and extracted. The record's WARC-Date is the time the article was seen, and each
+have their HTTP headers parsed and their bodies decoded. Extraction, the bulk of the work, runs
+in a pool of worker processes (one per core) while this process reads on and stores, in batches,
+in the order of the file. The record's WARC-Date is the time the article was seen, and each
 version points at its record in the file (absolute path + offset: keep the files you import).
 Importing a file again changes nothing.
+
+The workers are started by multiprocessing's forkserver: a script that calls `import_warc` needs
+the usual `if __name__ == "__main__":` guard (the CLI has it).
 """
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable
+import os
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from multiprocessing import get_context
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
@@ -28,6 +39,9 @@ from storage.errors import ArchiveError
 
 BATCH_SIZE = 200
 PROGRESS_EVERY = 1000
+CHUNK = 8  # article pages handed to a worker at once (fewer, larger messages between processes)
+CHUNKS_AHEAD_PER_WORKER = 2  # keeps each worker busy while bounding memory
+ARTICLE = "article"
 
 
 @dataclass
@@ -44,6 +58,16 @@ class WarcImportSummary:
                 f"{stored}; skipped {sum(self.skipped.values())}" + (f": {skipped}" if skipped else ""))
 
 
+@dataclass(frozen=True)
+class _Page:
+    """An article page of a file, on its way to the archive."""
+
+    key: tuple[str, str]
+    url: str
+    ref: str
+    seen_at: datetime
+
+
 def _warc_date(value: str | None) -> datetime:
     moment = datetime.fromisoformat((value or "").replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
@@ -58,16 +82,16 @@ class _Batch:
         self.fetch: list[FetchMeta] = []
         self.failed: list[dict] = []  # article pages whose extraction failed: listed for reparse
 
-    def add(self, article: dict, seen_at: datetime, ref: str) -> None:
+    def add(self, article: dict, page: _Page) -> None:
         self.articles.append(article)
-        self.seen.append(seen_at)
-        self.fetch.append(FetchMeta(capture=ref))
+        self.seen.append(page.seen_at)
+        self.fetch.append(FetchMeta(capture=page.ref))
         if len(self.articles) >= BATCH_SIZE:
             self.flush()
 
-    def fail(self, key: tuple[str, str], url: str, ref: str, seen_at: datetime, reason: str) -> None:
-        self.failed.append({"source": key[0], "source_id": key[1], "url": url, "capture": ref,
-                            "seen_at": seen_at, "reason": reason})
+    def fail(self, page: _Page, reason: str) -> None:
+        self.failed.append({"source": page.key[0], "source_id": page.key[1], "url": page.url,
+                            "capture": page.ref, "seen_at": page.seen_at, "reason": reason})
         if len(self.failed) >= BATCH_SIZE:
             self.flush()
 
@@ -82,10 +106,10 @@ class _Batch:
             self.failed = []
 
 
-def import_warc(archive: Archive, paths: Iterable[Path], *,
-                progress: Callable[[int], None] | None = None) -> WarcImportSummary:
-    summary = WarcImportSummary()
-    batch = _Batch(archive, summary)
+def _article_pages(paths: Iterable[Path], summary: WarcImportSummary,
+                   progress: Callable[[int], None] | None) -> Iterator[tuple[_Page, bytes]]:
+    """The article pages of the files with their decoded bodies; every other record counted as
+    skipped. HTTP headers are parsed only for the two sites' article URLs."""
     for path in paths:
         path = Path(path).resolve()
         try:
@@ -93,7 +117,7 @@ def import_warc(archive: Archive, paths: Iterable[Path], *,
         except OSError as exc:
             raise ArchiveError(f"cannot read {path}: {exc.strerror.lower()}") from None
         with stream:
-            records = ArchiveIterator(stream)
+            records = ArchiveIterator(stream, no_record_parse=True)
             try:
                 for record in records:
                     summary.records += 1
@@ -103,30 +127,103 @@ def import_warc(archive: Archive, paths: Iterable[Path], *,
                         summary.skipped[f"{record.rec_type} records"] += 1
                         continue
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    if source_of_host(url) is None:
+                        summary.skipped["other hosts"] += 1
+                        continue
                     key = identify(url)
                     if key is None:
-                        summary.skipped["other hosts" if source_of_host(url) is None
-                                        else "not an article page"] += 1
+                        summary.skipped["not an article page"] += 1
                         continue
+                    record.http_headers = records.loader.load_http_headers(
+                        record.rec_type, url, record.raw_stream, record.length)
                     status = record.http_headers.get_statuscode() if record.http_headers else None
                     if status != "200":
                         summary.skipped["non-200 responses"] += 1
                         continue
                     body = record.content_stream().read()
                     ref = capture_ref(path, records.get_record_offset())  # known once the record is read
-                    seen_at = _warc_date(record.rec_headers.get_header("WARC-Date"))
-                    try:
-                        article = storable_article(*key, body, url)
-                    except NotAnArticle as exc:
-                        summary.skipped["not an article page"] += 1
-                        batch.fail(key, url, ref, seen_at, f"not an article: {exc}")
-                        continue
-                    except ValueError as exc:
-                        summary.skipped["extraction failed"] += 1
-                        batch.fail(key, url, ref, seen_at, str(exc))
-                        continue
-                    batch.add(article, seen_at, ref)
+                    yield _Page(key, url, ref, _warc_date(record.rec_headers.get_header("WARC-Date"))), body
             except ArchiveLoadFailed as exc:
                 raise ArchiveError(f"{path} is not a readable WARC file: {exc}") from None
+
+
+def _extract(key: tuple[str, str], body: bytes, url: str) -> tuple[str, dict | str]:
+    """(ARTICLE, the storable article), or (the reason it was skipped, why)."""
+    try:
+        return ARTICLE, storable_article(*key, body, url)
+    except NotAnArticle as exc:
+        return "not an article page", f"not an article: {exc}"
+    except ValueError as exc:
+        return "extraction failed", str(exc)
+
+
+def _extract_all(pages: list[tuple[tuple[str, str], bytes, str]]) -> list[tuple[str, dict | str]]:
+    return [_extract(*page) for page in pages]
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: a worker left behind by a killed import exits instead of waiting on."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _extracted(pages: Iterator[tuple[_Page, bytes]], workers: int) -> Iterator[tuple[_Page, tuple[str, dict | str]]]:
+    """Each page with its extraction, in the order of `pages`; in `workers` processes when > 1
+    (started with the first page: a file without article pages starts none)."""
+    if workers <= 1:
+        for page, body in pages:
+            yield page, _extract(page.key, body, page.url)
+        return
+    # forkserver: workers are forked from a clean process, not from this one with its
+    # database connections and threads
+    context = get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    ahead: deque[tuple[list[_Page], Future]] = deque()  # chunks handed out, in order
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent) as pool:
+        try:
+            for chunk in _chunks(pages, CHUNK):
+                ahead.append(([page for page, _ in chunk], pool.submit(
+                    _extract_all, [(page.key, body, page.url) for page, body in chunk])))
+                if len(ahead) > workers * CHUNKS_AHEAD_PER_WORKER:
+                    chunk_pages, extractions = ahead.popleft()
+                    yield from zip(chunk_pages, extractions.result())
+            while ahead:
+                chunk_pages, extractions = ahead.popleft()
+                yield from zip(chunk_pages, extractions.result())
+        except BrokenProcessPool:
+            raise ArchiveError("an extraction worker process died; run the import again") from None
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
+def import_warc(archive: Archive, paths: Iterable[Path], *, progress: Callable[[int], None] | None = None,
+                workers: int | None = None) -> WarcImportSummary:
+    """`workers`: extraction processes (default: one per core; 1 extracts in this process)."""
+    summary = WarcImportSummary()
+    batch = _Batch(archive, summary)
+    for page, (outcome, extracted) in _extracted(_article_pages(paths, summary, progress),
+                                                 workers or os.cpu_count() or 1):
+        if outcome == ARTICLE:
+            batch.add(extracted, page)
+        else:
+            summary.skipped[outcome] += 1
+            batch.fail(page, extracted)
     batch.flush()
     return summary

@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from newsarchive.article import ARTICLE_FIELDS, CONTENT_FIELDS, DEFAULTS, SOURCES, content_hash, identify
 from newsarchive.article import validate_article
@@ -29,7 +28,8 @@ from storage.regressions import regression
 from storage.runs import CrawlRunLog
 from storage.search import ArticleFilter, search_document
 
-__all__ = ["Archive", "ArticleFilter", "CrawlState", "FetchMeta", "StoreOutcome"]
+__all__ = ["Archive", "ArticleFilter", "CrawlState", "FetchMeta", "StorableRow", "StoreOutcome", "storable_row",
+           "valid_row"]
 
 ARTICLES = ArticleRow.__table__
 VERSIONS = ArticleVersionRow.__table__
@@ -86,9 +86,18 @@ def _iso(value: datetime | None) -> str | None:
 
 # --- validation --------------------------------------------------------------------------------
 
-def storable_row(index: int, article: Any) -> dict[str, Any]:
-    """The column values of one normalized article (an Article or its dict), validated by the
-    article core's one validation; MalformedArticle (with its position in the batch) otherwise."""
+class StorableRow(dict):
+    """A validated article's fields with their defaults, as `storable_row` makes them:
+    `store_many` takes it as it is, without validating it again (`newsarchive import` validates
+    its whole input before it writes anything, then stores it in this form)."""
+
+
+def storable_row(index: int, article: Any) -> StorableRow:
+    """The fields of one normalized article (an Article or its dict) with their defaults,
+    validated by the article core's one validation; MalformedArticle (with its position in the
+    batch) otherwise."""
+    if isinstance(article, StorableRow):
+        return article
     if not isinstance(article, Mapping) and hasattr(article, "to_dict"):
         article = article.to_dict()
     if isinstance(article, Mapping):  # fields beyond the article's (archive fields...) are ignored
@@ -100,7 +109,12 @@ def storable_row(index: int, article: Any) -> dict[str, Any]:
                 and isinstance(article.get("source_id"), str):
             key = f"{article['source']}:{article['source_id']}: "
         raise MalformedArticle(f"{key}{problems[0]}", index=index, field=problems[0].field)
-    row = {name: article.get(name) for name in ARTICLE_FIELDS}
+    return valid_row(article)
+
+
+def valid_row(article: Mapping[str, Any]) -> StorableRow:
+    """The StorableRow of an article dict in which `validate_article` found no problem."""
+    row = StorableRow((name, article.get(name)) for name in ARTICLE_FIELDS)
     for name, default in DEFAULTS.items():
         row[name] = row[name] or default
     row["images"] = [
@@ -110,7 +124,6 @@ def storable_row(index: int, article: Any) -> dict[str, Any]:
     ]
     for name in ("tags", "authors", "editors"):
         row[name] = row[name] or []
-    row["content_hash"] = content_hash(row)
     return row
 
 
@@ -160,6 +173,7 @@ class Archive(Repository):
         (storage.regressions) is FLAGGED instead: kept in `flagged_captures` when it has a
         capture, never a version. Concurrent writers of the same articles queue (SQLite: the
         write lock; PostgreSQL: an advisory lock per article), so none fails or duplicates.
+        Each article is validated (MalformedArticle), but for a StorableRow, validated already.
         """
         if isinstance(seen_at, Sequence):
             if len(seen_at) != len(articles):
@@ -171,7 +185,8 @@ class Archive(Repository):
             raise ValueError("fetch must be parallel to articles")
         if origin not in ORIGINS:
             raise ValueError(f"origin must be one of {ORIGINS}")
-        rows = [storable_row(i, article) for i, article in enumerate(articles)]
+        rows = [{**row, "content_hash": content_hash(row)}
+                for row in (storable_row(i, article) for i, article in enumerate(articles))]
         if not rows:
             return []
         with self._write() as conn:
@@ -543,15 +558,21 @@ class _BatchWriter:
         return found
 
     def _insert_new(self, rows: list[dict]) -> dict[tuple, int]:
-        """Insert new articles in one statement; their ids come back by INSERT … RETURNING, in order."""
+        """Insert new articles in bulk; their ids by key."""
         if not rows:
             return {}
         columns = [c.name for c in ARTICLES.columns if c.name != "id"]
-        ids = self.conn.scalars(
-            insert(ARTICLES).returning(ARTICLES.c.id, sort_by_parameter_order=True),
-            [{c: row[c] for c in columns} for row in rows],
-        ).all()
-        return {(row["source"], row["source_id"]): new_id for row, new_id in zip(rows, ids)}
+        values = [{c: row[c] for c in columns} for row in rows]
+        keys = [(row["source"], row["source_id"]) for row in rows]
+        if self.conn.dialect.name == "postgresql":  # multi-row INSERT … RETURNING, ids in order
+            ids = self.conn.scalars(
+                insert(ARTICLES).returning(ARTICLES.c.id, sort_by_parameter_order=True), values).all()
+            return dict(zip(keys, ids))
+        # SQLite: an INSERT … RETURNING of many rows goes one statement per row (SQLite does not
+        # promise their order); a plain executemany and one indexed read of the ids are far
+        # cheaper, and nothing else writes meanwhile (BEGIN IMMEDIATE)
+        self.conn.execute(insert(ARTICLES), values)
+        return {key: row["id"] for key, row in self._select(keys, ("id",)).items()}
 
     def _update_changed(self, rows: list[dict]) -> None:
         if not rows:
@@ -598,8 +619,13 @@ def _lock_articles(conn, keys: Iterable[tuple[str, str]]) -> None:
 
 def _insert_ignoring_duplicates(conn, table):
     """INSERT that skips rows breaking a unique constraint (a capture flagged before)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    # the dialect modules are imported here: SQLAlchemy's postgresql package loads asyncio and
+    # asyncpg's dialect, which a SQLite archive's commands would pay for at start
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
 
 
 def _touched(current: Mapping, seen_at: datetime, meta: FetchMeta | None) -> dict:

@@ -7,8 +7,10 @@ failing half-way when one upgrades its read snapshot.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -206,9 +208,29 @@ def _script_directory():
     return ScriptDirectory.from_config(_alembic_config(None))
 
 
+# a migration script's `revision = "0002"` and `down_revision = "0001"` lines (Alembic's template)
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
 @functools.cache
 def head_revision() -> str:
-    """The revision this code's models are at (the migration scripts are read once per process)."""
+    """The revision this code's models are at: the one migration no other one revises.
+
+    Read from the scripts' revision lines, once per process, without Alembic: importing it and
+    loading every script would cost each command a quarter of a second at start. With anything
+    but exactly one head, Alembic itself decides (and names the problem)."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for script in (Path(__file__).parent / "migrations" / "versions").glob("*.py"):
+        for name, value in _REVISION_LINE.findall(script.read_text(encoding="utf-8")):
+            value = ast.literal_eval(value)
+            if name == "revision":
+                revisions.add(value)
+            elif value:
+                revised.update([value] if isinstance(value, str) else value)
+    heads = revisions - revised
+    if len(heads) == 1:
+        return heads.pop()
     return _script_directory().get_current_head()
 
 

@@ -2,28 +2,36 @@
 
 Everything streams: exports write rows as `Archive.iter_articles` yields them (Parquet in
 row-group batches), imports read line by line. An import first cleans and validates the whole
-input (the crawl's own cleaning and validation, then the archive's storage checks) into a
+input (the crawl's own cleaning and validation, which are the archive's storage checks) into a
 temporary file and only then writes, so a bad line anywhere leaves the archive exactly as it
-was, while a large valid file still needs constant memory.
+was, while a large valid file still needs constant memory. The file holds each article as the
+archive stores it (`StorableRow`), so the writes validate nothing twice.
 """
 from __future__ import annotations
 
+import collections
 import csv
 import errno
 import html as html_lib
+import io
+import itertools
 import json
+import multiprocessing
 import os
+import pickle
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from newsarchive.article import ARTICLE_FIELDS, FIELDS, SITES, Article, clean_article, sanitize_html, validate_article
+from newsarchive.article import ARTICLE_FIELDS, FIELDS, SITES, clean_article, sanitize_html, validate_article
+from storage.archive import StorableRow, valid_row
 from storage.errors import ArchiveError
 
 ARCHIVE_FIELDS = ("first_seen_at", "last_seen_at", "version", "content_hash")
@@ -32,7 +40,10 @@ KINDS = {spec.name: spec.kind for spec in FIELDS}
 JSON_CELL_FIELDS = tuple(name for name, kind in KINDS.items() if kind in ("list", "images"))  # CSV: JSON text
 FORMATS = ("jsonl", "csv", "parquet", "jekyll")
 STDOUT_FORMATS = ("jsonl", "csv")
-IMPORT_BATCH_SIZE = 1000
+# articles per store_many call, so per transaction: larger batches cost fewer commits and let
+# SQLite's full-text index write fewer, larger segments; a crash loses at most the open batch
+IMPORT_BATCH_SIZE = 5000
+CHECK_CHUNK_LINES = 250  # input lines per checking task (one worker process's unit of work)
 PARQUET_ROW_GROUP = 1000
 
 
@@ -60,7 +71,7 @@ class ImportSummary:
                 f"unchanged {self.unchanged}" + (f", flagged {self.flagged}" if self.flagged else ""))
 
 
-def import_article(data: Any) -> dict:
+def import_article(data: Any) -> StorableRow:
     """The article to store for one input object: cleaned and validated exactly as a crawled
     item is, with defaults filled in; ValueError saying what is wrong otherwise. Archive fields
     (as in `export --format jsonl`) are allowed and ignored; any other unknown field is an error
@@ -71,13 +82,13 @@ def import_article(data: Any) -> dict:
         problems = validate_article(data)
     if problems:
         raise ValueError(problems[0])
-    return Article.from_dict(data).to_dict()
+    return valid_row(data)
 
 
-def iter_valid_articles(lines: Iterable[bytes]) -> Iterator[tuple[int, dict]]:
-    """(line number, validated and cleaned article) of JSON-lines input; InvalidInput at the
-    first bad line."""
-    for number, raw in enumerate(lines, start=1):
+def iter_valid_articles(lines: Iterable[bytes], *, first: int = 1) -> Iterator[tuple[int, StorableRow]]:
+    """(line number, validated and cleaned article) of JSON-lines input whose first line is
+    line `first`; InvalidInput at the first bad line."""
+    for number, raw in enumerate(lines, start=first):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -98,24 +109,109 @@ def iter_valid_articles(lines: Iterable[bytes]) -> Iterator[tuple[int, dict]]:
         yield number, article
 
 
+class CheckedImport:
+    """The articles of an input, all valid, in a private temporary file: `count` of them."""
+
+    def __init__(self, file: IO[bytes]):
+        self.file = file
+        self.count = 0
+
+    def __iter__(self) -> Iterator[StorableRow]:
+        self.file.seek(0)
+        for _ in range(self.count):
+            # pickle: the file is this process's own (unnamed, unreadable to others), written by
+            # validated_import from validated articles; far cheaper than JSON both ways
+            yield StorableRow(pickle.load(self.file))
+
+
+def _checked_chunk(first: int, lines: list[bytes]) -> tuple[bytes, int, str | None]:
+    """Lines `first`... checked: their articles pickled one after another, how many, and the
+    first problem (its articles are then left out: nothing will be stored)."""
+    out = io.BytesIO()
+    count = 0
+    try:
+        for _, article in iter_valid_articles(lines, first=first):
+            pickle.dump(dict(article), out, protocol=pickle.HIGHEST_PROTOCOL)
+            count += 1
+    except InvalidInput as exc:
+        return b"", 0, str(exc)
+    return out.getvalue(), count, None
+
+
+def _chunks(lines: Iterable[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+    """(first line number, lines) by CHECK_CHUNK_LINES."""
+    chunk: list[bytes] = []
+    first = 1
+    for number, line in enumerate(lines, start=1):
+        chunk.append(line)
+        if len(chunk) == CHECK_CHUNK_LINES:
+            yield first, chunk
+            chunk, first = [], number + 1
+    if chunk:
+        yield first, chunk
+
+
+def _checked_chunks(lines: Iterable[bytes], workers: int) -> Iterator[tuple[bytes, int, str | None]]:
+    """_checked_chunk of each chunk of the input, in order. An input of more than one chunk is
+    checked by `workers` processes (forked: they start at once, with the modules loaded) while
+    this one reads ahead, at most two chunks per worker."""
+    chunks = _chunks(lines)
+    head = next(chunks, None)
+    if head is None:
+        return
+    second = next(chunks, None)
+    if second is None or workers < 2:
+        for first, chunk in itertools.chain([head], [second] if second else [], chunks):
+            yield _checked_chunk(first, chunk)
+        return
+    start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(start_method)) as pool:
+        pending: collections.deque = collections.deque()
+        try:
+            for first, chunk in itertools.chain([head, second], chunks):
+                pending.append(pool.submit(_checked_chunk, first, chunk))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:  # a bad line (or an interrupt): the rest is not needed
+                future.cancel()
+
+
+def check_workers() -> int:
+    """Processes to check an import with: the CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @contextmanager
-def validated_import(lines: Iterable[bytes], *,
-                     progress: Callable[[int], None] | None = None) -> Iterator[IO[bytes]]:
-    """A temporary file holding every article of the input, validated and cleaned.
+def validated_import(lines: Iterable[bytes], *, progress: Callable[[int], None] | None = None,
+                     workers: int | None = None) -> Iterator[CheckedImport]:
+    """Every article of the input, validated and cleaned, in a temporary file.
 
     It is complete before anything is written, so a malformed line anywhere leaves the archive
-    untouched (the database is not even opened), yet a large input needs constant memory.
+    untouched (the database is not even opened), yet a large input needs constant memory. The
+    checking (JSON, cleaning, validation: the import's CPU work) runs on `workers` processes,
+    default every CPU; a bad line is reported as the first in the input, whichever finds it.
     """
     spooled = False
     try:
         with tempfile.TemporaryFile(mode="w+b", prefix="newsarchive-import-") as spool:
-            for count, (_, article) in enumerate(iter_valid_articles(lines), start=1):
-                spool.write(json.dumps(article, ensure_ascii=False).encode("utf-8") + b"\n")
-                if progress is not None and count % IMPORT_BATCH_SIZE == 0:
-                    progress(count)
-            spool.seek(0)
+            checked = CheckedImport(spool)
+            with closing(_checked_chunks(lines, workers or check_workers())) as chunks:
+                for articles, count, problem in chunks:
+                    if problem is not None:
+                        raise InvalidInput(problem)
+                    spool.write(articles)
+                    checked.count += count
+                    if progress is not None:
+                        progress(checked.count)
+            spool.flush()
             spooled = True
-            yield spool
+            yield checked
     except OSError as exc:  # the closing flush fails again: caught here, outside the `with`
         if spooled or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
@@ -123,13 +219,13 @@ def validated_import(lines: Iterable[bytes], *,
                            "set TMPDIR to a folder with room") from None
 
 
-def store_articles(archive, spool: IO[bytes], *, batch_size: int = IMPORT_BATCH_SIZE,
+def store_articles(archive, articles: Iterable[StorableRow], *, batch_size: int = IMPORT_BATCH_SIZE,
                    progress: Callable[[int], None] | None = None) -> ImportSummary:
-    """Store the articles of a `validated_import` file through `archive.store_many`, in batches."""
+    """Store the articles of a `validated_import` through `archive.store_many`, in batches."""
     summary = ImportSummary()
-    batch: list[dict] = []
-    for line in spool:
-        batch.append(json.loads(line))
+    batch: list[StorableRow] = []
+    for article in articles:
+        batch.append(article)
         if len(batch) >= batch_size:
             _store(archive, batch, summary, progress)
             batch = []
@@ -138,7 +234,7 @@ def store_articles(archive, spool: IO[bytes], *, batch_size: int = IMPORT_BATCH_
     return summary
 
 
-def _store(archive, batch: list[dict], summary: ImportSummary,
+def _store(archive, batch: list[StorableRow], summary: ImportSummary,
            progress: Callable[[int], None] | None) -> None:
     for outcome in archive.store_many(batch, origin="import"):
         setattr(summary, outcome.value, getattr(summary, outcome.value) + 1)

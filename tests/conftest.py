@@ -39,6 +39,12 @@ def _pg_unavailable_reason() -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """The slow tests (crawls, services: seconds each) first, each file's order kept: the workers
+    then end on short tests together instead of one of them finishing a crawl alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def pg_available() -> None:
     reason = _pg_unavailable_reason()

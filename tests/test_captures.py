@@ -15,9 +15,11 @@ import time
 import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
@@ -25,7 +27,9 @@ from warcio.warcwriter import WARCWriter
 
 from crawler.capture import WarcCaptureWriter
 from crawler.extract import extract_article
+from crawler.warcimport import import_warc
 from newsarchive.article import clean_article, content_hash
+from newsarchive.cli import cli as newsarchive_cli
 from storage import db
 from storage.archive import Archive, FetchMeta, StoreOutcome
 from storage.captures import read_capture
@@ -52,9 +56,16 @@ def page(name: str) -> bytes:
     return (PAGES / name).read_bytes()
 
 
-def cli(*args: str, db_url: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([*NEWSARCHIVE, "--db", db_url, *args],
-                          capture_output=True, cwd=REPO, env={**os.environ, **(env or {})}, **kwargs)
+class Ran(NamedTuple):
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def cli(*args: str, db_url: str, env: dict | None = None) -> Ran:
+    """`newsarchive --db DB_URL ARGS` in this process (a subprocess only where a process is the point)."""
+    result = CliRunner(env=env).invoke(newsarchive_cli, ["--db", db_url, *args])
+    return Ran(result.exit_code, result.stdout_bytes, result.stderr_bytes)
 
 
 def chunked(body: bytes, size: int = 1000) -> bytes:
@@ -234,6 +245,14 @@ def test_import_warc_archives_the_articles_and_skips_the_rest(db_url, tmp_path, 
     assert "new 0, updated 0, unchanged 5" in again.stdout.decode()
     with Archive.open(db_url) as archive:
         assert archive.stats()["earlier_versions"] == 0
+
+
+def test_import_warc_extracts_alike_in_this_process_and_in_worker_processes(archive, tmp_path):
+    warc = cc_news_like(tmp_path / "cc.warc.gz")
+    alone = import_warc(archive, [warc], workers=1)
+    pooled = import_warc(archive, [warc], workers=2)
+    assert alone.stored == {"new": 5} and pooled.stored == {"unchanged": 5}
+    assert alone.skipped == pooled.skipped and alone.skipped["not an article page"] == 1
 
 
 def test_capture_of_an_earlier_version_and_one_line_errors(archive, db_url, tmp_path):

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from newsarchive.article.cleaning import clean_article
 from newsarchive.cli import cli
+from storage.archive import Archive
 from tests.conftest import make_article
 from tests.test_exchange import SEEDS
 
@@ -86,6 +87,21 @@ def test_importing_twice_changes_nothing(loaded, tmp_path):
     assert without_seen_times(after) == without_seen_times(before)
     assert [r["version"] for r in after] == [1, 1, 1, 1]
     assert [r["first_seen_at"] for r in after] == [r["first_seen_at"] for r in before]
+
+
+def test_an_import_checked_on_several_processes_stores_what_the_crawl_would(db_url, tmp_path, monkeypatch):
+    """The import's own way in (checked in worker processes, stored without a second validation)
+    gives the very rows the crawl's store_many gives: importing what a crawl stored changes nothing."""
+    from storage import exchange
+
+    monkeypatch.setattr(exchange, "CHECK_CHUNK_LINES", 1)  # four chunks: the worker processes check them
+    monkeypatch.setattr(exchange, "check_workers", lambda: 2)
+    with Archive.open(db_url) as archive:
+        archive.store_many([clean_article(a) for a in ARTICLES])
+    before = exported(db_url)
+    result = run(db_url, "import", jsonl(tmp_path / "articles.jsonl", ARTICLES))
+    assert result.stdout == "imported 4: new 0, updated 0, unchanged 4\n"
+    assert without_seen_times(exported(db_url)) == without_seen_times(before)
 
 
 def test_import_reads_stdin(db_url):

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from newsarchive.article.cleaning import clean_article
+from newsarchive.cli import cli
 from tests.conftest import make_article
 
 NEWSARCHIVE = Path(sys.executable).parent / "newsarchive"
@@ -55,10 +58,10 @@ def test_import_and_export_show_total_rate_and_time_left_on_a_terminal(tmp_path)
 
 
 def test_nothing_is_drawn_when_piped(tmp_path):
+    # in this process: CliRunner's stderr, like a pipe, is no terminal
     url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
     source = articles_file(tmp_path / "in.jsonl", 300)
-    result = subprocess.run([str(NEWSARCHIVE), "--db", url, "import", str(source)], capture_output=True, text=True)
-    assert (result.returncode, result.stderr) == (0, "")
-    result = subprocess.run([str(NEWSARCHIVE), "--db", url, "export", "-o", str(tmp_path / "o.csv"), "--format", "csv"],
-                            capture_output=True, text=True)
-    assert (result.returncode, result.stderr) == (0, "")
+    result = CliRunner().invoke(cli, ["--db", url, "import", str(source)])
+    assert (result.exit_code, result.stderr) == (0, "")
+    result = CliRunner().invoke(cli, ["--db", url, "export", "-o", str(tmp_path / "o.csv"), "--format", "csv"])
+    assert (result.exit_code, result.stderr) == (0, "")

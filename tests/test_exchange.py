@@ -15,6 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from newsarchive.article.cleaning import clean_article
+from storage import exchange
 from storage.exchange import (
     EXPORT_FIELDS,
     InvalidInput,
@@ -27,6 +28,7 @@ from storage.exchange import (
     write_jsonl,
     write_parquet,
     parquet_record,
+    validated_import,
     yaml_flow_list,
     yaml_quoted,
     yaml_scalar,
@@ -119,6 +121,28 @@ def test_non_utf8_line_is_reported():
 def test_a_leading_byte_order_mark_is_tolerated():
     [(_, article)] = iter_valid_articles([b"\xef\xbb\xbf" + lines_of(make_article())[0]])
     assert article["source_id"] == make_article()["source_id"]
+
+
+def test_checking_on_several_processes_keeps_the_articles_and_their_order(monkeypatch):
+    monkeypatch.setattr(exchange, "CHECK_CHUNK_LINES", 2)
+    lines = lines_of(*(make_article(n, title=f"  標題 {n} ") for n in range(7)))
+    checked = []
+    for workers in (1, 2):
+        with validated_import(lines, workers=workers) as articles:
+            checked.append((articles.count, list(articles)))
+    assert checked[0] == checked[1]
+    assert checked[1][0] == 7
+    assert [a["title"] for a in checked[1][1]] == [f"標題 {n}" for n in range(7)]
+
+
+def test_the_first_bad_line_is_reported_whichever_process_finds_it(monkeypatch):
+    monkeypatch.setattr(exchange, "CHECK_CHUNK_LINES", 2)
+    articles = [make_article(n) for n in range(9)]
+    articles[4]["source"] = "udn"  # line 5, in the third chunk
+    articles[7]["title"] = None  # line 8, in the fourth
+    with pytest.raises(InvalidInput, match=r"^line 5: unknown source 'udn'"):
+        with validated_import(lines_of(*articles), workers=2):
+            pass
 
 
 # --- line formats --------------------------------------------------------------------------------

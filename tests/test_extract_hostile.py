@@ -149,16 +149,16 @@ def test_the_spider_decodes_with_the_http_charset(monkeypatch):
 
 
 def test_extract_batch_goes_on_after_an_unexpected_error(tmp_path, monkeypatch):
-    from newsarchive.cli import commands
+    import crawler.extract  # what the extract command calls (imported in its body)
 
-    real = commands.extract_article
+    real = crawler.extract.extract_article
 
     def failing_on_the_broken_page(source, html, url=None):
         if b"BROKEN" in html:
             raise RecursionError("maximum recursion depth exceeded\nwhile reading")
         return real(source, html, url)
 
-    monkeypatch.setattr(commands, "extract_article", failing_on_the_broken_page)
+    monkeypatch.setattr(crawler.extract, "extract_article", failing_on_the_broken_page)
     broken = tmp_path / "broken.html"
     broken.write_bytes(b"BROKEN")
     big5 = tmp_path / "big5.html"

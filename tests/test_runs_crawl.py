@@ -136,11 +136,10 @@ def test_a_crawl_killed_mid_batch_leaves_whole_articles_and_the_next_run_complet
     assert runs(sqlite_url)[0]["status"] == "succeeded"
 
 
+# bad dates and another site's URL: test_e2e_crawl; every argument error's message: test_spider_arguments
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["cna", "-a", "since=2023-13-01"], "since"),
-        (["cna", "-a", "urls=https://www.ettoday.net/news/20230904/2575420.htm"], "not a cna article URL"),
         (["cna", "-a", "colour=red"], "unknown spider argument 'colour'"),
         (["udn"], "unknown spider 'udn'"),
     ],

@@ -14,8 +14,10 @@ from storage.archive import Archive
 # A process that ignores SIGINT and SIGTERM, like a crawl whose reactor is wedged.
 STUBBORN = ("import signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
             "signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)")
-# One that exits on SIGINT, like a crawl closing its spider.
-GRACEFUL = "import sys, time; print('ready', flush=True); time.sleep(60)"
+# One that exits on SIGINT, like a crawl closing its spider (even when started with SIGINT ignored,
+# as a background job of a shell is).
+GRACEFUL = ("import signal, sys, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "print('ready', flush=True); time.sleep(60)")
 
 
 def started(code: str, *extra: str) -> subprocess.Popen:

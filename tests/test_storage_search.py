@@ -149,7 +149,7 @@ def test_hostile_queries_never_raise_and_match_the_definition(archive):
     def check(query):
         for order in ("relevance", "newest"):
             if len(query) > search.MAX_QUERY_CHARS:  # refused: a search's cost grows with its length
-                with pytest.raises(ArchiveError, match=f"at most {search.MAX_QUERY_CHARS} are allowed"):
+                with pytest.raises(ArchiveError, match=f"at most {search.MAX_QUERY_CHARS} are searched"):
                     archive.search(query, limit=10, order=order)
                 continue
             hits = archive.search(query, limit=10, order=order)
@@ -265,3 +265,49 @@ def test_index_candidates_that_fail_verification_do_not_crowd_out_older_matches(
         assert ids(archive.search("生成式AI", limit=3, order="newest")) == [m["source_id"] for m in matches[:3]]
         assert set(ids(archive.search("生成式AI", limit=10))) == {m["source_id"] for m in matches}
         assert ids(archive.search("生成式AI", ArticleFilter(source="ettoday"))) == []
+
+
+@pytest.mark.parametrize("word, proven", [("颱風", True), ("颱風來", False)])  # by the index alone
+@pytest.mark.parametrize("matching, enough", [
+    # every other article: the window's two matches say 12 more articles hold the rest
+    (set(range(0, 40, 2)), True),
+    # the window's two matches promise more than the next 12 articles hold: the whole index
+    ({0, 1, 30, 31, 35, 38}, False),
+])
+def test_a_window_with_too_few_matches_reads_on_as_far_as_its_share_says(db_url, monkeypatch, word, proven,
+                                                                          matching, enough):
+    monkeypatch.setattr(search, "POSTGRESQL_WINDOW", 4)
+    monkeypatch.setattr(search, "POSTGRESQL_WALK", 40)
+    steps = []
+    newest_among, index_matches = search._postgresql_newest, search._postgresql_index_matches
+    monkeypatch.setattr(search, "_postgresql_newest",
+                        lambda *args: steps.append(("newest", *args[3:5])) or newest_among(*args))
+    monkeypatch.setattr(search, "_postgresql_index_matches",
+                        lambda *args: steps.append(("index", len(args) > 5)) or index_matches(*args))
+    start = datetime(2023, 9, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+    corpus = [doc(f"2023090100{n:02d}", body="颱風來了。" if n in matching else "晴天。",
+                  published_at=(start - timedelta(hours=n)).isoformat()) for n in range(40)]
+    with Archive.open(db_url) as archive:
+        archive.store_many(corpus)
+        assert ids(archive.search(word, limit=6, order="newest")) == [f"2023090100{n:02d}" for n in sorted(matching)[:6]]
+        if db_url.startswith("postgresql"):
+            # the window (articles skipped, articles checked), then the 16 newest (1.5x as many as
+            # its share says): the index's matches among them, or the next 12 checked one by one
+            assert steps[:2] == [("newest", 0, 4), ("index", True) if proven else ("newest", 4, 12)]
+            assert steps[2:] == ([] if enough else [("index", False)])
+        assert set(ids(archive.search(word, limit=40))) == {f"2023090100{n:02d}" for n in matching}
+
+
+def test_relevance_counts_occurrences_of_mixed_width_words_exactly(db_url):
+    # the score counts a word's occurrences from string sizes (bytes on PostgreSQL, characters
+    # on SQLite): Latin and CJK units of different widths must give the same counts
+    bodies = {"202309020000": "AI人才與AI人才與AI人才。", "202309020001": "AI人才是ai 人才。",
+              "202309020002": "人才AI人才。", "202309020003": "AI 人 才 與 AIR人才。"}
+    start = datetime(2023, 9, 2, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+    corpus = [doc(source_id, body=body, published_at=(start + timedelta(hours=n)).isoformat())
+              for n, (source_id, body) in enumerate(bodies.items())]
+    corpus.append(doc("202309020004", title="AI人才", body="無關。", published_at=start.isoformat()))
+    with Archive.open(db_url) as archive:
+        archive.store_many(corpus)
+        # title x5 (5), three times (3), twice (2, case and spacing ignored), once (1, newest first)
+        assert ids(archive.search("AI人才")) == ["202309020004", "202309020000", "202309020001", "202309020003", "202309020002"]

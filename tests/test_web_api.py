@@ -99,6 +99,7 @@ BAD_REQUESTS = [
     ("/api/search?q=高雄&page=two", 400, "page"),
     ("/api/search?q=高雄&page=100000", 400, "narrow the search"),
     ("/api/search?q=" + "高" * 201, 400, "200"),
+    ("/api/search?q=" + " ".join("台灣高雄中央社記者今日電表示政府新北市長"[:17]), 400, "at most 16 are searched"),
     ("/api/search?q=高雄&source=bbc", 400, "unknown source"),
     ("/api/search?q=高雄&order=oldest", 400, "unknown order"),
     ("/api/search", 400, "q"),
@@ -120,6 +121,8 @@ def test_bad_parameters_on_pages_are_a_400_page(client):
     response = client.get("/search", params={"q": "高雄", "since": "2023-13-01"})
     assert response.status_code == 400 and "text/html" in response.headers["content-type"]
     assert "not a real date" in response.text
+    response = client.get("/search", params={"q": " ".join("台灣高雄中央社記者今日電表示政府新北市長"[:17])})
+    assert response.status_code == 400 and "at most 16 are searched" in response.text
     assert client.get("/articles/cna:1").status_code == 404
 
 

@@ -10,11 +10,13 @@ own URL), storage (`show URL`) and validation (an article's url must name its id
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 
+@functools.lru_cache(maxsize=1024)  # validation splits an article's URL several times over
 def split_url(url: str | None) -> tuple[SplitResult, str] | None:
     """(parts, lower-case host) of a web URL; a missing scheme means https. None if unusable."""
     url = (url or "").strip()

@@ -1,4 +1,5 @@
-"""The commands over raw captures (WARC): `capture`, `reparse`, `import-warc`."""
+"""The commands over raw captures (WARC): `capture`, `reparse`, `import-warc`. Each imports
+the crawler's modules it runs in its body: the other commands start without them."""
 from __future__ import annotations
 
 import sys
@@ -6,13 +7,10 @@ from pathlib import Path
 
 import click
 
-from crawler.reparse import reparse as reparse_captures
-from crawler.warcimport import import_warc
 from newsarchive.article import SOURCES
 from newsarchive.cli.commands import DateParam, article_filter, article_keys, cli, opened_archive
 from newsarchive.cli.render import Progress
 from newsarchive.config import warc_dir
-from storage.captures import read_capture
 from storage.errors import ArchiveError
 
 
@@ -27,6 +25,8 @@ def capture(ctx: click.Context, id_or_url: str, version_number: int | None) -> N
     The bytes are the site's, after transfer and content decoding (no chunking, no gzip).
     Captures are read from NEWSARCHIVE_WARC_DIR (default: `warc/` beside the SQLite archive).
     """
+    from storage.captures import read_capture
+
     with opened_archive(ctx) as archive:
         article = archive.get(id_or_url)
         if article is None:
@@ -57,6 +57,8 @@ def reparse(ctx: click.Context, source: str | None, since, until, ids: tuple[str
     A different result becomes a new version marked as a correction (origin `reparse`), never
     counted as an edit by the site; pages whose extraction failed are archived once it works.
     """
+    from crawler.reparse import reparse as reparse_captures
+
     filters = article_filter(source, since, until, None, None, None)
     with opened_archive(ctx) as archive:
         keys = article_keys(archive, ids)
@@ -76,6 +78,8 @@ def import_warc_command(ctx: click.Context, files: tuple[Path, ...]) -> None:
     Other hosts, other pages, non-200 responses and non-response records are skipped and counted.
     Each version points at its record in FILE: keep the files. Importing again changes nothing.
     """
+    from crawler.warcimport import import_warc
+
     with opened_archive(ctx) as archive, Progress("records read") as progress:
         summary = import_warc(archive, files, progress=progress)
     click.echo(str(summary))

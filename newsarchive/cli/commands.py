@@ -4,6 +4,10 @@ they print for people is in newsarchive.cli.render.
 Every failure the user can fix ends as one line `newsarchive: error: ...` on stderr with exit
 status 1 (2 for a wrong command line), never a traceback; `--debug` shows the traceback of
 an unexpected error instead.
+
+A command imports what only it needs inside its body (extraction, the scheduler, migrations,
+exports' and health's modules, Rich), so that `search`, `show`, `stats` and `runs` start with
+no more than click, SQLAlchemy and the archive (tests/test_cli_startup.py).
 """
 from __future__ import annotations
 
@@ -21,7 +25,6 @@ from click.exceptions import NoArgsIsHelpError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from crawler.extract import NotAnArticle, extract_article
 from newsarchive.article import SOURCES, clean_article
 from newsarchive.cli.render import (
     Progress,
@@ -37,21 +40,10 @@ from newsarchive.cli.render import (
 )
 from newsarchive.config import ConfigError, DatabaseSetting, checked_database, database_setting
 from scheduler.schedule import ScheduleError
-from scheduler.service import run_service
 from storage.archive import Archive, ArticleFilter
-from storage.db import upgrade
 from storage.errors import ArchiveError
-from storage.exchange import (
-    FORMATS,
-    export_to_path,
-    output_problem,
-    store_articles,
-    validated_import,
-    write_stream,
-)
-from storage.health import exit_status as health_exit_status
-from storage.health import gather as gather_health
-from storage.search import MAX_QUERY_CHARS
+from storage.exchange import FORMATS
+from storage.search import QueryRefused, parse_query
 from storage.snippets import MAX_PER_PAGE
 
 PROG = "newsarchive"
@@ -282,6 +274,8 @@ def extract(ctx: click.Context, source: str, url: str | None, files: tuple[str, 
     """
     if url and len(files) > 1:
         raise click.UsageError("--url can only be given with a single FILE")
+    from crawler.extract import NotAnArticle, extract_article
+
     status = 0
     for name in files:
         try:
@@ -335,12 +329,12 @@ def import_command(ctx: click.Context, file: str) -> None:
     output is accepted (its archive fields are ignored). The whole input is checked first: a
     malformed line stops the import with nothing written.
     """
+    from storage.exchange import store_articles, validated_import
+
     with input_lines(file) as lines, Progress("checked") as checking, \
             validated_import(lines, progress=checking) as articles:
         checking.close()
-        checked = sum(1 for _ in articles)  # the spool's lines: the total to store
-        articles.seek(0)
-        with Progress("imported", total=checked) as storing, opened_archive(ctx) as archive:
+        with Progress("imported", total=articles.count) as storing, opened_archive(ctx) as archive:
             summary = store_articles(archive, articles, progress=storing)
     click.echo(str(summary))
 
@@ -363,9 +357,10 @@ def search(ctx: click.Context, query: str, source, since, until, author, categor
     articles, then each hit with a snippet around its first match."""
     if not query.strip():
         raise click.BadParameter("the query is empty", param_hint="QUERY")
-    if len(query) > MAX_QUERY_CHARS:
-        raise click.BadParameter(f"the query is {len(query)} characters long; at most {MAX_QUERY_CHARS} "
-                                 "are searched", param_hint="QUERY")
+    try:
+        parse_query(query)
+    except QueryRefused as refused:
+        raise click.BadParameter(str(refused), param_hint="QUERY") from None
     filters = article_filter(source, since, until, author, category, tag)
     with opened_archive(ctx, read_only=True) as archive:
         found = archive.search_page(query, filters, per_page=limit, order=order)
@@ -432,6 +427,8 @@ def export(ctx: click.Context, fmt: str, output: Path | None, source, since, unt
     jsonl and csv carry the archive fields (first_seen_at, last_seen_at, version,
     content_hash); csv holds lists as JSON strings; jekyll writes one post per article.
     """
+    from storage.exchange import export_to_path, output_problem, write_stream
+
     problem = output_problem(fmt, output)
     if problem:
         raise click.UsageError(problem)
@@ -497,6 +494,9 @@ def health(ctx: click.Context, as_json: bool) -> None:
     Exit status 0 when every source is healthy, 1 on a warning, 2 when a source is critical.
     Thresholds: NEWSARCHIVE_HEALTH_* environment variables (docs/web.md).
     """
+    from storage.health import exit_status as health_exit_status
+    from storage.health import gather as gather_health
+
     archive = Archive.open(ctx.obj.db_url, read_only=True)
     try:
         report = gather_health(archive)
@@ -542,6 +542,8 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply schema migrations (a new database is also created this way)."""
+    from storage.db import upgrade
+
     done = upgrade(ctx.obj.db_url)
     if done.before is None:
         click.echo(f"archive schema created at revision {done.after} (latest)")
@@ -562,4 +564,6 @@ def scheduler() -> None:
 @click.pass_context
 def scheduler_run(ctx: click.Context, config: Path | None) -> None:
     """Run the crawl service in the foreground until SIGTERM or SIGINT."""
+    from scheduler.service import run_service
+
     ctx.exit(run_service(str(config) if config else None, ctx.obj.db_url))

@@ -1,4 +1,6 @@
-"""Day-to-day commands: `crawl`, `list`, `delete` and `scheduler status`."""
+"""Day-to-day commands: `crawl`, `list`, `delete` and `scheduler status` (`crawl` and
+`scheduler status` import the scheduler's modules in their bodies: the other commands start
+without them)."""
 from __future__ import annotations
 
 import os
@@ -13,9 +15,6 @@ import click
 from newsarchive.article import SOURCES
 from newsarchive.cli.commands import article_filter, article_keys, cli, filter_options, opened_archive, scheduler
 from newsarchive.cli.render import article_ref, json_line, render_job_statuses, render_table, short_time
-from scheduler.schedule import load_schedule
-from scheduler.service import CRAWL_SETTINGS_MODULE
-from scheduler.status import job_statuses
 from storage.errors import ArchiveError
 
 
@@ -32,6 +31,8 @@ def crawl(ctx: click.Context, spider: str, spider_args: tuple[str, ...], setting
     The exit status is the crawl's: 0 the run succeeded, 1 it failed (its error is in `runs`),
     2 a bad spider name or argument.
     """
+    from scheduler.service import CRAWL_SETTINGS_MODULE
+
     for option, values in (("-a", spider_args), ("-s", settings)):
         for value in values:
             if "=" not in value:
@@ -129,6 +130,9 @@ def delete(ctx: click.Context, ids: tuple[str, ...], source: str | None, run_id:
 @click.pass_context
 def scheduler_status(ctx: click.Context, config: Path | None, as_json: bool) -> None:
     """Each job's next run (as the service stored it) and last run, read-only."""
+    from scheduler.schedule import load_schedule
+    from scheduler.status import job_statuses
+
     specs = load_schedule(str(config) if config else None)
     with opened_archive(ctx, read_only=True) as archive:
         statuses = job_statuses(specs, archive, ctx.obj.db_url)

@@ -14,11 +14,6 @@ from datetime import date, datetime, timezone, tzinfo
 from typing import Any
 
 import click
-import psutil
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
-from rich.progress import Progress as RichProgress
-from rich.text import Text
 
 from newsarchive.article import ARTICLE_FIELDS, SOURCES, TAIPEI
 
@@ -102,28 +97,33 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-class _RateColumn(ProgressColumn):
-    """Items per second (rich's own speed columns count bytes)."""
-
-    def render(self, task) -> Text:
-        return Text(f"{task.speed:,.0f}/s" if task.speed else "", style="progress.data.speed")
-
-
 class Progress:
     """A progress bar on stderr (count, total when known, rate, time left), only when stderr is a
-    terminal: never in pipes, logs or tests. Called with the count done so far."""
+    terminal: never in pipes, logs or tests. Called with the count done so far. Rich is loaded
+    only when a bar is shown (commands start faster without it)."""
 
     def __init__(self, verb: str, total: int | None = None):
         self.verb = verb
         self.total = total
         self.enabled = sys.stderr.isatty()
-        self._bar: RichProgress | None = None
+        self._bar = None
         self._task = None
 
     def __enter__(self) -> "Progress":
         if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+            from rich.text import Text
+
+            class RateColumn(ProgressColumn):
+                """Items per second (rich's own speed columns count bytes)."""
+
+                def render(self, task) -> Text:
+                    return Text(f"{task.speed:,.0f}/s" if task.speed else "", style="progress.data.speed")
+
             self._bar = RichProgress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
             self._bar.start()
             self._task = self._bar.add_task(self.verb, total=self.total)
@@ -346,6 +346,8 @@ def _orphan_note(run: dict) -> str:
     could not record its end; the scheduler fails such runs when it next starts)."""
     if run["status"] != "running" or not run.get("pid") or run.get("host") != socket.gethostname():
         return ""
+    import psutil  # only for a run that may be orphaned
+
     try:
         if psutil.Process(run["pid"]).status() != psutil.STATUS_ZOMBIE:
             return ""

@@ -29,10 +29,10 @@ from newsarchive.web.diff import version_changes
 from storage import health
 from storage.archive import Archive, ArticleFilter
 from storage.errors import ArchiveError
-from storage.search import ORDERS
+from storage.search import MAX_QUERY_CHARS, ORDERS, QueryRefused, parse_query
 from storage.snippets import MAX_RESULTS, PER_PAGE
 
-MAX_QUERY_LENGTH = 200
+MAX_QUERY_LENGTH = 200  # of a filter value or an article reference (a query: storage.search)
 MAX_RUNS = 1000
 RUNS_PER_SOURCE = 20
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' https: http:; "
@@ -121,8 +121,10 @@ def search_request(q: str | None, source: str | None, since: str | None, until: 
                    page: int | None) -> SearchRequest:
     """Checked search parameters; empty values (an untouched form field) mean no filter."""
     query = (q or "").strip()
-    if len(query) > MAX_QUERY_LENGTH:
-        raise BadParameter(f"q is too long: {len(query)} characters (at most {MAX_QUERY_LENGTH})")
+    try:
+        parse_query(query)
+    except QueryRefused as refused:
+        raise BadParameter(f"q: {refused}") from None
     if source and source not in SOURCES:
         raise BadParameter(f"unknown source {source[:40]!r} (expected one of: {', '.join(SOURCES)})")
     order = order or "relevance"
@@ -280,7 +282,7 @@ def create_app(archive: Archive) -> FastAPI:
     # --- the JSON API ---
 
     @app.get("/api/search", summary="Full-text search, one page of hits")
-    def api_search(q: str = Query(..., max_length=MAX_QUERY_LENGTH, description="words; \"quoted words\" are one term"),
+    def api_search(q: str = Query(..., max_length=MAX_QUERY_CHARS, description="words; \"quoted words\" are one term"),
                    source: str | None = Query(None, description=f"one of {', '.join(SOURCES)}"),
                    since: str | None = Query(None, description="YYYY-MM-DD, Taipei day, inclusive"),
                    until: str | None = Query(None, description="YYYY-MM-DD, Taipei day, inclusive"),

@@ -19,7 +19,7 @@ from bench.corpus import make_article
 from newsarchive.cli import cli
 from storage.archive import Archive
 from storage.errors import ArchiveError
-from storage.search import MAX_QUERY_CHARS
+from storage.search import MAX_QUERY_CHARS, MAX_QUERY_TERMS, QueryRefused
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -120,7 +120,11 @@ def test_kill_9_during_an_import_loses_nothing_once_it_is_run_again(tmp_path):
     db = tmp_path / "archive.sqlite3"
     url = f"sqlite:///{db}"
     articles = write_articles(tmp_path / "in.jsonl", 2500)
-    command = [str(Path(sys.executable).parent / "newsarchive"), "--db", url, "import", str(articles)]
+    # the command as users run it, with 1,000-article transactions so that 2,500 articles make three
+    command = [sys.executable, "-c", "import sys; from storage.exchange import store_articles; "
+               "store_articles.__kwdefaults__['batch_size'] = 1000; sys.argv[0] = 'newsarchive'; "
+               "from newsarchive.cli import main; main()",
+               "--db", url, "import", str(articles)]
     importing = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # killed once the first batch is committed, while the others are being written
@@ -160,5 +164,20 @@ def test_search_refuses_an_over_long_query_in_one_line(sqlite_url):
     assert refused.stderr.count("\n") == 1
     assert f"the query is {MAX_QUERY_CHARS + 1} characters long; at most {MAX_QUERY_CHARS} are searched" \
         in refused.stderr
-    with Archive.open(sqlite_url) as archive, pytest.raises(ArchiveError, match=f"at most {MAX_QUERY_CHARS} are allowed"):
+    with Archive.open(sqlite_url) as archive, pytest.raises(ArchiveError, match=f"at most {MAX_QUERY_CHARS} are searched"):
         archive.search("x" * (MAX_QUERY_CHARS + 1))
+
+
+def test_search_refuses_more_words_than_it_bounds_in_one_line(sqlite_url):
+    words = list("的是在一不了有和人這中大為上個國我以要他")
+    accepted = run("--db", sqlite_url, "search", " ".join(words[:MAX_QUERY_TERMS]))
+    assert accepted.exit_code == 0, accepted.stderr
+    refused = run("--db", sqlite_url, "search", " ".join(words[:MAX_QUERY_TERMS + 1]))
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+    assert f"the query has {MAX_QUERY_TERMS + 1} different words; at most {MAX_QUERY_TERMS}" in refused.stderr
+    # a repeated word is one word, and a quoted phrase of them is one too
+    assert run("--db", sqlite_url, "search", " ".join(words[:MAX_QUERY_TERMS] * 2)).exit_code == 0
+    assert run("--db", sqlite_url, "search", '"' + " ".join(words) + '"').exit_code == 0
+    with Archive.open(sqlite_url) as archive, pytest.raises(QueryRefused, match="different words"):
+        archive.search(" ".join(words))
+
