@@ -206,7 +206,7 @@ def cli_import_figures(backend: str, count: int) -> list[Figure]:
         figures = [
             Figure("import", f"{backend}: `newsarchive import` of {count:,} real-length articles",
                    rate(count, wall), "articles/s",
-                   f"{wall:.1f} s ({cpu:.1f} s CPU on {exchange.check_workers()} CPUs); all searchable on return",
+                   f"{wall:.1f} s ({cpu:.1f} s CPU on {exchange.usable_cpus()} CPUs); all searchable on return",
                    f">= {target:,}/s", rate(count, wall) >= target),
             Figure("import", f"  floor: {name} of the same lines", rate(count, plain), "articles/s",
                    f"the command at {plain / wall:.2f}x of it"),

@@ -36,6 +36,7 @@ from newsarchive.article.sites import source_of_host
 from storage.archive import Archive, FetchMeta
 from storage.captures import capture_ref
 from storage.errors import ArchiveError
+from storage.exchange import usable_cpus
 
 BATCH_SIZE = 200
 PROGRESS_EVERY = 1000
@@ -215,11 +216,11 @@ def _extracted(pages: Iterator[tuple[_Page, bytes]], workers: int) -> Iterator[t
 
 def import_warc(archive: Archive, paths: Iterable[Path], *, progress: Callable[[int], None] | None = None,
                 workers: int | None = None) -> WarcImportSummary:
-    """`workers`: extraction processes (default: one per core; 1 extracts in this process)."""
+    """`workers`: extraction processes (default: one per usable CPU; 1 extracts in this process)."""
     summary = WarcImportSummary()
     batch = _Batch(archive, summary)
     for page, (outcome, extracted) in _extracted(_article_pages(paths, summary, progress),
-                                                 workers or os.cpu_count() or 1):
+                                                 workers or usable_cpus()):
         if outcome == ARTICLE:
             batch.add(extracted, page)
         else:

@@ -179,8 +179,9 @@ def _checked_chunks(lines: Iterable[bytes], workers: int) -> Iterator[tuple[byte
                 future.cancel()
 
 
-def check_workers() -> int:
-    """Processes to check an import with: the CPUs this process may use."""
+def usable_cpus() -> int:
+    """The CPUs this process may use: how many worker processes CPU-bound work (checking an
+    import, extracting an imported WARC file's pages) is spread over."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -201,7 +202,7 @@ def validated_import(lines: Iterable[bytes], *, progress: Callable[[int], None] 
     try:
         with tempfile.TemporaryFile(mode="w+b", prefix="newsarchive-import-") as spool:
             checked = CheckedImport(spool)
-            with closing(_checked_chunks(lines, workers or check_workers())) as chunks:
+            with closing(_checked_chunks(lines, workers or usable_cpus())) as chunks:
                 for articles, count, problem in chunks:
                     if problem is not None:
                         raise InvalidInput(problem)

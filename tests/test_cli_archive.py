@@ -95,7 +95,7 @@ def test_an_import_checked_on_several_processes_stores_what_the_crawl_would(db_u
     from storage import exchange
 
     monkeypatch.setattr(exchange, "CHECK_CHUNK_LINES", 1)  # four chunks: the worker processes check them
-    monkeypatch.setattr(exchange, "check_workers", lambda: 2)
+    monkeypatch.setattr(exchange, "usable_cpus", lambda: 2)
     with Archive.open(db_url) as archive:
         archive.store_many([clean_article(a) for a in ARTICLES])
     before = exported(db_url)
