@@ -129,12 +129,13 @@ def plain_postgresql(url: str, path: Path) -> float:
 
 
 # Parts of the import, timed where they are called: (label, owner, attribute). The search
-# parts are storage.search's (its tokenizer, then writing the index: SQLite's FTS5 rows or
-# PostgreSQL's article_search rows with their GIN-indexed tokens).
+# index part is storage.search writing it: SQLite's FTS5 rows or PostgreSQL's article_search rows
+# with their GIN-indexed tokens. The search documents (the tokenizer) are made by a worker
+# process beside the writes: what the writer spends on them is waiting for them and taking them.
 PARTS = (
     ("check: JSON, cleaning, validation (validated_import)", exchange, "validated_import"),
+    ("search documents: taking them from the worker that made them", exchange, "_with_search_documents"),
     ("articles insert (_insert_new)", archive_module._BatchWriter, "_insert_new"),
-    ("search tokenizer (search_document)", archive_module, "search_document"),
     ("search index insert (search.index_new)", search, "index_new"),
 )
 

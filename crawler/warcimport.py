@@ -15,9 +15,6 @@ the usual `if __name__ == "__main__":` guard (the CLI has it).
 """
 from __future__ import annotations
 
-import os
-import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -36,7 +33,7 @@ from newsarchive.article.sites import source_of_host
 from storage.archive import Archive, FetchMeta
 from storage.captures import capture_ref
 from storage.errors import ArchiveError
-from storage.exchange import usable_cpus
+from storage.exchange import exit_with_parent, usable_cpus
 
 BATCH_SIZE = 200
 PROGRESS_EVERY = 1000
@@ -162,18 +159,6 @@ def _extract_all(pages: list[tuple[tuple[str, str], bytes, str]]) -> list[tuple[
     return [_extract(*page) for page in pages]
 
 
-def _exit_with_parent() -> None:
-    """Worker initializer: a worker left behind by a killed import exits instead of waiting on."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def _chunks(items: Iterator, size: int) -> Iterator[list]:
     chunk = []
     for item in items:
@@ -197,7 +182,7 @@ def _extracted(pages: Iterator[tuple[_Page, bytes]], workers: int) -> Iterator[t
     context = get_context("forkserver")
     context.set_forkserver_preload([__name__])
     ahead: deque[tuple[list[_Page], Future]] = deque()  # chunks handed out, in order
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=exit_with_parent) as pool:
         try:
             for chunk in _chunks(pages, CHUNK):
                 ahead.append(([page for page, _ in chunk], pool.submit(

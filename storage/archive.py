@@ -26,7 +26,7 @@ from storage.models import (
 )
 from storage.regressions import regression
 from storage.runs import CrawlRunLog
-from storage.search import ArticleFilter, search_document
+from storage.search import ArticleFilter, SearchDocument, search_document
 
 __all__ = ["Archive", "ArticleFilter", "CrawlState", "FetchMeta", "StorableRow", "StoreOutcome", "storable_row",
            "valid_row"]
@@ -37,6 +37,7 @@ RUNS = CrawlRunRow.__table__
 FLAGGED = FlaggedCaptureRow.__table__
 
 KEY_CHUNK = 500  # ids per bulk select, well under SQLite's parameter limit
+SEARCH_DOCUMENT = "search_document"  # in a batch's rows: a StorableRow's prepared one, or None
 ITER_CHUNK = 500
 
 
@@ -89,7 +90,10 @@ def _iso(value: datetime | None) -> str | None:
 class StorableRow(dict):
     """A validated article's fields with their defaults, as `storable_row` makes them:
     `store_many` takes it as it is, without validating it again (`newsarchive import` validates
-    its whole input before it writes anything, then stores it in this form)."""
+    its whole input before it writes anything, then stores it in this form, each batch's search
+    documents made by a worker process while the batch before is written)."""
+
+    search_document: SearchDocument | None = None
 
 
 def storable_row(index: int, article: Any) -> StorableRow:
@@ -185,7 +189,7 @@ class Archive(Repository):
             raise ValueError("fetch must be parallel to articles")
         if origin not in ORIGINS:
             raise ValueError(f"origin must be one of {ORIGINS}")
-        rows = [{**row, "content_hash": content_hash(row)}
+        rows = [{**row, "content_hash": content_hash(row), SEARCH_DOCUMENT: row.search_document}
                 for row in (storable_row(i, article) for i, article in enumerate(articles))]
         if not rows:
             return []
@@ -380,11 +384,13 @@ class Archive(Repository):
         return [_article_dict(rows[i]) for i in ids]
 
     def search_page(self, query: str, filters: ArticleFilter | None = None, *, page: int = 1,
-                    per_page: int = snippets.PER_PAGE, order: str = "relevance") -> snippets.SearchPage:
-        """One page of results with the exact total and a snippet per hit (storage.snippets)."""
+                    per_page: int = snippets.PER_PAGE, order: str = "relevance",
+                    wait_for_total: bool = True) -> snippets.SearchPage:
+        """One page of results with the total and a snippet per hit (storage.snippets); with
+        `wait_for_total` False, a lower bound of the total (flagged) when counting takes long."""
         with self._read() as conn:
             return snippets.search_page(conn, query, filters, page=page, per_page=per_page,
-                                        order=order, article=_article_dict)
+                                        order=order, article=_article_dict, wait_for_total=wait_for_total)
 
     # --- removal -------------------------------------------------------------------------------
 
@@ -538,8 +544,8 @@ class _BatchWriter:
             self.conn.execute(insert(VERSIONS), [{**v, "article_id": ids[key]} for key, v in superseded])
         if flagged:
             self.conn.execute(_insert_ignoring_duplicates(self.conn, FLAGGED), flagged)
-        search.index_new(self.conn, {ids[k]: search_document(r) for k, r in pending_new.items()})
-        search.index_replace(self.conn, {ids[k]: search_document(r) for k, r in changed.items()})
+        search.index_new(self.conn, {ids[k]: _search_document(r) for k, r in pending_new.items()})
+        search.index_replace(self.conn, {ids[k]: _search_document(r) for k, r in changed.items()})
         return outcomes
 
     def _select(self, keys: list[tuple], columns: Sequence[str]) -> dict[tuple, dict]:
@@ -594,6 +600,11 @@ class _BatchWriter:
             .values({c: bindparam(c) for c in columns}),
             [{"_id": row["id"], **{c: row[c] for c in columns}} for row in rows],
         )
+
+
+def _search_document(row: dict) -> SearchDocument:
+    """The row's search document: prepared ahead with a StorableRow, else made now."""
+    return row[SEARCH_DOCUMENT] or search_document(row)
 
 
 def _lock_id(key: tuple[str, str]) -> int:

@@ -40,7 +40,7 @@ import json
 import operator
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -100,30 +100,17 @@ def _replacement(code: int) -> str:
     return "".join(parts)
 
 
-class _AnyCharTable(dict):
-    """str.translate table for any text, filled on demand (the slow path: astral characters)."""
+class _CharTable(dict):
+    """The tokenizer's str.translate table, filled on demand: a character's entry is made the
+    first time a text holds it. A text uses a few thousand of the 65,536 BMP characters, and a
+    table of them all took each command ~20 ms to build."""
 
     def __missing__(self, code: int) -> str:
-        self[code] = _replacement(code)
-        return self[code]
+        self[code] = replacement = _replacement(code)
+        return replacement
 
 
-@functools.cache
-def _bmp_table() -> dict[int, str]:
-    """A plain table for the Basic Multilingual Plane: characters it lacks stay as they are,
-    which is right for them; translate() with a plain dict is twice as fast."""
-    table = {}
-    for code in range(0x10000):
-        if 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xAC00 <= code <= 0xD7AF:
-            table[code] = f" {chr(code)} "  # NFKC leaves these alone: skip the slow check
-            continue
-        replacement = _replacement(code)
-        if replacement != chr(code):
-            table[code] = replacement
-    return table
-
-
-_ANY_CHAR_TABLE = _AnyCharTable()
+_UNITS_OF_CHAR = _CharTable()
 
 
 def units(value: str | None) -> list[str]:
@@ -132,16 +119,12 @@ def units(value: str | None) -> list[str]:
     Translating then splitting is the whole tokenizer: C speed on the write path."""
     if not value:
         return []
-    # UTF-16 takes 2 bytes per character exactly when none lies beyond the BMP (fast in C)
-    in_bmp = len(value.encode("utf-16-le", "surrogatepass")) == 2 * len(value)
-    table = _bmp_table() if in_bmp else _ANY_CHAR_TABLE
-    return value.translate(table).split()
+    return value.translate(_UNITS_OF_CHAR).split()
 
 
 def units_of_char(char: str) -> str:
     """What the tokenizer makes of one character (units between spaces), for locating matches."""
-    code = ord(char)
-    return _bmp_table().get(code, char) if code < 0x10000 else _ANY_CHAR_TABLE[code]
+    return _UNITS_OF_CHAR[ord(char)]
 
 
 def _is_cjk(unit: str) -> bool:
@@ -155,22 +138,30 @@ def unit_string(fields: Sequence[str | None]) -> str:
 
 _CJK_CLASS = ("\u2e80-\u2fdf\u3005\u3007\u3040-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
               "\uf900-\ufaff\U00020000-\U0003134f")
-# two CJK units in a row once the spaces between units are gone: a Latin unit or the field
-# separator between them breaks the pair
-_CJK_PAIR = re.compile(f"(?=([{_CJK_CLASS}]{{2}}))")
+# CJK units in a row in a unit string (`a b c`): a Latin unit or the field separator between
+# two of them breaks the run
+_CJK_RUN = re.compile(f"[{_CJK_CLASS}](?: [{_CJK_CLASS}])+")
+
+
+def _cjk_pairs(unit_string: str) -> Iterator[str]:
+    """Every pair of adjacent CJK units in a unit string (`a b c` gives `ab`, `bc`)."""
+    for run in _CJK_RUN.findall(unit_string):
+        characters = run[::2]  # the units sit at even offsets
+        yield from map(operator.add, characters, characters[1:])
 
 
 def group_tokens(group: Sequence[str]) -> set[str]:
     """PostgreSQL index tokens of units in a row: every unit plus every adjacent CJK pair."""
-    return set(group).union(_CJK_PAIR.findall("".join(group)))
+    return set(group).union(_cjk_pairs(" ".join(group)))
 
 
 def index_tokens(title_units: str, other_units: str) -> list[str]:
     """PostgreSQL index tokens of an article, from its stored unit strings."""
-    found = set(title_units.split()).union(other_units.split())
+    found = set(title_units.split())
+    found.update(other_units.split())
     found.discard(FIELD_SEPARATOR)
-    found.update(_CJK_PAIR.findall(title_units.replace(" ", "")))
-    found.update(_CJK_PAIR.findall(other_units.replace(" ", "")))
+    found.update(_cjk_pairs(title_units))
+    found.update(_cjk_pairs(other_units))
     return list(found)
 
 
@@ -212,9 +203,33 @@ def _key_floor(moment: datetime) -> int:
 
 @dataclass(frozen=True)
 class SearchDocument:
+    """What the index keeps of an article (its unit strings), and what each backend's index
+    reads of it, derived on first use: `prepared` derives it ahead (an import does, in a
+    worker process beside its writes)."""
+
     published_utc: datetime
     title_units: str
     other_units: str
+
+    @functools.cached_property
+    def fts_texts(self) -> tuple[str, str]:
+        """SQLite: the title's and the other fields' FTS5 text."""
+        return fts_text(self.title_units), fts_text(self.other_units)
+
+    @functools.cached_property
+    def tokens(self) -> str:
+        """PostgreSQL: the index tokens as one space-joined string (split by PostgreSQL: psycopg
+        dumps a list of a thousand strings in Python, ten times slower than the rest of the
+        write; tokens hold no spaces)."""
+        return " ".join(index_tokens(self.title_units, self.other_units))
+
+    def prepared(self, backend: str) -> SearchDocument:
+        """This document with what `backend`'s index reads derived now (kept when pickled)."""
+        if backend == "sqlite":
+            self.fts_texts
+        else:
+            self.tokens
+        return self
 
 
 def search_document(article: dict) -> SearchDocument:
@@ -663,9 +678,14 @@ def _sqlite_ranked(conn: Connection, candidates: Select, terms: list[Term], limi
     return [row[0] for row in _by_relevance(rows, terms)[:limit]]
 
 
-def count_matches(conn: Connection, query: str, filters: ArticleFilter | None = None) -> int:
+def count_matches(conn: Connection, query: str, filters: ArticleFilter | None = None, *,
+                  at_most: int | None = None) -> int:
     """How many articles match, exactly: the same number on both backends, since every match
-    is proven (FTS5 phrases plus instr on SQLite; the GIN index plus strpos on PostgreSQL)."""
+    is proven (FTS5 phrases plus instr on SQLite; the GIN index plus strpos on PostgreSQL).
+
+    `at_most`: stop counting there, giving min(matches, at_most): a lower bound of a total that
+    takes too long to count (storage.snippets), cheap when the matches are many, as the walk
+    stops after `at_most` of them."""
     terms = parse_query(query)
     if not terms:
         return 0
@@ -673,20 +693,31 @@ def count_matches(conn: Connection, query: str, filters: ArticleFilter | None = 
     if conn.dialect.name == "sqlite":
         fts, to_verify = _sqlite_match(terms)
         if not conditions and not to_verify:  # one FTS5 row per article: no join needed
-            match = text("article_fts MATCH :fts").bindparams(fts=fts)
-            return conn.scalar(select(func.count()).select_from(FTS).where(match))
-        return conn.scalar(_sqlite_matches(terms, filters, func.count()))
+            matching = select(FTS.c.rowid).where(text("article_fts MATCH :fts").bindparams(fts=fts))
+        else:
+            matching = _sqlite_matches(terms, filters, SEARCH.c.article_id)
+        return _count_rows(conn, matching, at_most)
     _postgresql_settings(conn)
     indexed, verified, in_python = _postgresql_conditions(terms)
     matching = select(SEARCH.c.article_id).where(indexed, *verified)
     if conditions:
         matching = matching.join(ARTICLES, ARTICLES.c.id == SEARCH.c.article_id).where(*conditions)
     if not in_python:
-        return conn.scalar(select(func.count()).select_from(matching.subquery()))
+        return _count_rows(conn, matching, at_most)
     rows = conn.execute(select(SEARCH.c.title_units, SEARCH.c.other_units)
                         .where(SEARCH.c.article_id.in_(matching.scalar_subquery())))
-    return sum(all(t.phrase in row.title_units or t.phrase in row.other_units for t in in_python)
-               for row in rows)
+    found = 0
+    for row in rows:
+        found += all(t.phrase in row.title_units or t.phrase in row.other_units for t in in_python)
+        if found == at_most:
+            break
+    return found
+
+
+def _count_rows(conn: Connection, matching: Select, at_most: int | None) -> int:
+    if at_most is not None:
+        matching = matching.limit(at_most)
+    return conn.scalar(select(func.count()).select_from(matching.subquery()))
 
 
 # --- index maintenance (same transaction as the article write) --------------------------------
@@ -697,26 +728,22 @@ def _search_rows(documents: dict[int, SearchDocument], with_tokens: bool) -> lis
         row = {"article_id": article_id, "search_key": search_key(doc.published_utc, article_id),
                "title_units": doc.title_units, "other_units": doc.other_units}
         if with_tokens:
-            # one space-joined string, split by PostgreSQL: psycopg dumps a list of a thousand
-            # strings in Python, ten times slower than the rest of the write (tokens hold no spaces)
-            row["tokens"] = " ".join(index_tokens(doc.title_units, doc.other_units))
+            row["tokens"] = doc.tokens
         rows.append(row)
     return rows
 
 
 def _sqlite_fts(conn: Connection, command: str, rows: Sequence[tuple[int, str, str]]) -> None:
-    """Write (search_key, title_units, other_units) rows into the FTS5 index as fts_text
-    (`command` '' adds, 'delete' removes what exactly these strings added: a contentless
-    table keeps nothing to remove by).
+    """Write (search_key, title FTS text, other FTS text) rows into the FTS5 index (`command`
+    '' adds, 'delete' removes what exactly these texts added: a contentless table keeps
+    nothing to remove by).
 
     In rowid order: FTS5 flushes its pending index whenever a rowid arrives out of order,
     which would make many tiny segments."""
     head = "article_fts, rowid" if command else "rowid"
     value = f"'{command}', " if command else ""
     conn.exec_driver_sql(
-        f"INSERT INTO article_fts ({head}, title_units, other_units) VALUES ({value}?, ?, ?)",
-        [(key, fts_text(title), fts_text(other)) for key, title, other in sorted(rows)],
-    )
+        f"INSERT INTO article_fts ({head}, title_units, other_units) VALUES ({value}?, ?, ?)", sorted(rows))
 
 
 def _sqlite_unindex(conn: Connection, article_ids: list[int]) -> None:
@@ -725,11 +752,11 @@ def _sqlite_unindex(conn: Connection, article_ids: list[int]) -> None:
         "SELECT search_key, title_units, other_units FROM article_search "
         "WHERE article_id IN (SELECT value FROM json_each(?))", (json.dumps(article_ids),)).all()
     if rows:
-        _sqlite_fts(conn, "delete", rows)
+        _sqlite_fts(conn, "delete", [(key, fts_text(title), fts_text(other)) for key, title, other in rows])
 
 
 def _sqlite_index(conn: Connection, documents: dict[int, SearchDocument]) -> None:
-    _sqlite_fts(conn, "", [(search_key(doc.published_utc, article_id), doc.title_units, doc.other_units)
+    _sqlite_fts(conn, "", [(search_key(doc.published_utc, article_id), *doc.fts_texts)
                            for article_id, doc in documents.items()])
 
 

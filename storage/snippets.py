@@ -8,16 +8,23 @@ matched: `台北高雄` is marked in `台北、高雄` too, punctuation included
 
 Pages in `relevance` order: the search ranks the RELEVANCE_CANDIDATES newest matches by score;
 the matches after those follow newest first, so every match is on exactly one page.
+
+The total can be asked for with a time budget (the web interface does, the command line waits):
+a count past COUNT_BUDGET_S is abandoned and the page gets a lower bound instead, flagged as
+such (SearchPage.total_exact), first counted up to LOWER_BOUND_MATCHES matches, else the
+matches up to this page's.
 """
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import OperationalError
 
 from storage import search
 from storage.errors import ArchiveError
@@ -34,6 +41,20 @@ MATCHES_CONSIDERED = 50  # snippet windows tried, from the first matches on
 TOTALS_KEY = "newsarchive_search_totals"  # in each database connection's info dict
 TOTALS_KEPT = 512  # totals remembered per connection
 MARKER = object()  # the key of the change marker the remembered totals belong to
+OVER_BUDGET = "over budget"  # (OVER_BUDGET, search) in the totals: its exact count took too long
+# The longest a page asked for with a budget waits for its exact total: a page's own queries
+# take tens of ms (issue 15: p95 < 100 ms), while counting every match of a common
+# four-character word on PostgreSQL reads each candidate's unit strings (0.4-2 s at 100k-300k
+# articles) and 16 common words take ~0.8 s on SQLite at 1M. One- and two-character words and
+# rare ones are counted within it.
+COUNT_BUDGET_S = 0.05
+# Past the budget, the lower bound: matches counted up to this many (or up to the page's end
+# and one more, so that a next page shows), which stops early when the matches are many;
+# itself abandoned past LOWER_BOUND_BUDGET_S (the matches are then few among many candidates).
+LOWER_BOUND_MATCHES = 200
+LOWER_BOUND_BUDGET_S = 0.02
+SQLITE_PROGRESS_STEPS = 1_000  # SQLite virtual machine steps between two looks at the clock
+PG_QUERY_CANCELED = "57014"
 # a non-CJK unit is a whole run of letters/digits: no such character right before or after it
 _NOT_AFTER_LATIN = f"(?<![^ {_CJK_CLASS}])"
 _NOT_BEFORE_LATIN = f"(?![^ {_CJK_CLASS}])"
@@ -61,16 +82,21 @@ class Snippet:
 
 @dataclass(frozen=True)
 class SearchPage:
-    total: int  # every match, not only this page's
+    total: int  # every match, not only this page's; a lower bound of them unless total_exact
     page: int
     per_page: int
     order: str
     hits: list[dict[str, Any]] = field(default_factory=list)  # article dicts + "snippet", "title_marks"
+    total_exact: bool = True
 
     @property
     def pages(self) -> int:
-        """Pages that can be asked for (the results up to MAX_RESULTS)."""
-        return max(1, -(-min(self.total, MAX_RESULTS) // self.per_page))
+        """Pages that can be asked for (the results up to MAX_RESULTS); at least one more after
+        a full page when the total is only a lower bound (more matches may follow)."""
+        known = max(1, -(-min(self.total, MAX_RESULTS) // self.per_page))
+        more_may_follow = (not self.total_exact and len(self.hits) == self.per_page
+                           and self.page * self.per_page < MAX_RESULTS)
+        return max(known, self.page + 1) if more_may_follow else known
 
 
 # --- locating matches -------------------------------------------------------------------------
@@ -103,19 +129,19 @@ def unit_spans(text: str) -> list[tuple[str, int, int]]:
 EXPANDS = "\x00"  # in a same-length form: a character that the tokenizer makes several of
 
 
-@functools.cache
-def _same_length_table() -> dict[int, str]:
-    """str.translate table giving a Basic Multilingual Plane text's units in a string of the
-    same length: a CJK character or a letter/digit as its unit character, anything else a space,
-    EXPANDS where the tokenizer makes several characters of one (rare: `㍿`, `ﬁ`)."""
-    table = {}
-    for code in range(0x10000):
-        replacement = search.units_of_char(chr(code))
-        stripped = replacement.strip(" ")
-        same = stripped if len(stripped) == 1 else " " if not stripped else EXPANDS
-        if same != chr(code):
-            table[code] = same
-    return table
+class _SameLengthTable(dict):
+    """str.translate table giving a text's units in a string of the same length: a CJK
+    character or a letter/digit as its unit character, anything else a space, EXPANDS where the
+    tokenizer makes several characters of one (rare: `㍿`, `ﬁ`). Filled on demand, as the
+    tokenizer's table is."""
+
+    def __missing__(self, code: int) -> str:
+        stripped = search.units_of_char(chr(code)).strip(" ")
+        self[code] = same = stripped if len(stripped) == 1 else " " if not stripped else EXPANDS
+        return same
+
+
+_SAME_LENGTH = _SameLengthTable()
 
 
 @functools.cache
@@ -137,8 +163,7 @@ def _is_cjk(unit: str) -> bool:
 
 def match_spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int, int]]:
     """(start, end, term index) of every occurrence of each term in `text`, by position."""
-    in_bmp = len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text)
-    same_length = text.translate(_same_length_table()) if in_bmp else EXPANDS
+    same_length = text.translate(_SAME_LENGTH)
     if EXPANDS not in same_length:  # the fast path, in C: position i is character i
         return sorted((found.start(), found.end(), number) for number, term in enumerate(terms)
                       for found in _term_pattern(term).finditer(same_length))
@@ -250,38 +275,112 @@ def _change_marker(conn: Connection) -> Any:
     return conn.exec_driver_sql("SELECT pg_current_snapshot()::text").scalar()
 
 
-def exact_total(conn: Connection, query: str, filters: ArticleFilter | None) -> int:
-    """search.count_matches, remembered per database connection until the database changes.
+def within_budget(conn: Connection, seconds: float, count: Callable[[], int]) -> int | None:
+    """count(), or None when it would take longer than `seconds`: its statement is then
+    interrupted (SQLite: a progress handler; PostgreSQL: statement_timeout in a savepoint,
+    rolled back) and the connection's transaction goes on as before. A budget of 0 or less
+    does not start it."""
+    if seconds <= 0:
+        return None
+    if conn.dialect.name == "sqlite":
+        deadline = time.monotonic() + seconds
+        sqlite = conn.connection.driver_connection
+        sqlite.set_progress_handler(lambda: time.monotonic() > deadline, SQLITE_PROGRESS_STEPS)
+        try:
+            return count()
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlite_errorname", None) != "SQLITE_INTERRUPT":
+                raise
+            return None
+        finally:
+            sqlite.set_progress_handler(None, 0)
+    before = conn.exec_driver_sql("SHOW statement_timeout").scalar()
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}")
+            found = count()
+            # a released savepoint keeps its SET LOCAL: the page's own queries must not inherit it
+            conn.execute(text("SELECT set_config('statement_timeout', :before, true)"), {"before": before})
+            return found
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != PG_QUERY_CANCELED:
+            raise
+        return None
 
-    The count walks every match (tens of ms for a common word at 100k articles), while the
-    next pages of the same search need the same number. A count is kept only when the marker
-    is the same before and after it, so a write during the count is never hidden."""
+
+def _remembered_totals(conn: Connection) -> dict:
+    """This connection's remembered totals, emptied when the database may have changed."""
     cache = conn.info.setdefault(TOTALS_KEY, {})
     marker = _change_marker(conn)
     if cache.get(MARKER) != marker:
         cache.clear()
         cache[MARKER] = marker
+    return cache
+
+
+def _remember(conn: Connection, cache: dict, key: Any, total: int | bool) -> None:
+    """Keep a total (or that it is over budget) counted under cache[MARKER] if the database did
+    not change meanwhile, so that a write during the count is never hidden."""
+    if _change_marker(conn) != cache[MARKER]:
+        return
+    if len(cache) > TOTALS_KEPT:
+        del cache[next(k for k in cache if k != MARKER)]  # the oldest (dicts keep order)
+    cache[key] = total
+
+
+def page_total(conn: Connection, query: str, filters: ArticleFilter | None, *, budget: float | None,
+               at_least: int) -> tuple[int | None, bool]:
+    """(total, exact): the exact total if remembered or counted within `budget` seconds (None:
+    however long it takes); else a count stopped at max(LOWER_BOUND_MATCHES, at_least) matches,
+    exact when fewer were found; (None, False) when that too would exceed its budget.
+
+    Exact totals are remembered per database connection until the database changes: counting
+    walks every match (tens of ms for a common word at 100k articles, seconds for some
+    four-character words on PostgreSQL), while the next pages of the same search need the
+    same number. So is a count that went over its budget: the next pages do not wait for it
+    again, only for their lower bound."""
+    cache = _remembered_totals(conn)
     key = (tuple(parse_query(query)), filters)
     if key in cache:
-        return cache[key]
-    total = search.count_matches(conn, query, filters)
-    if _change_marker(conn) == marker:
-        if len(cache) > TOTALS_KEPT:
-            del cache[next(k for k in cache if k != MARKER)]  # the oldest (dicts keep order)
-        cache[key] = total
-    return total
+        return cache[key], True
+    if budget is None:
+        total = search.count_matches(conn, query, filters)
+    elif (OVER_BUDGET, key) in cache:  # the next pages of such a search: not the same wait again
+        total = None
+    else:
+        total = within_budget(conn, budget, lambda: search.count_matches(conn, query, filters))
+    if total is None:
+        _remember(conn, cache, (OVER_BUDGET, key), True)
+        cap = max(LOWER_BOUND_MATCHES, at_least)
+        total = within_budget(conn, LOWER_BOUND_BUDGET_S,
+                              lambda: search.count_matches(conn, query, filters, at_most=cap))
+        if total is None or total == cap:
+            return total, False
+    _remember(conn, cache, key, total)
+    return total, True
 
 
 def search_page(conn: Connection, query: str, filters: ArticleFilter | None, *, page: int,
-                per_page: int, order: str, article: Any) -> SearchPage:
-    """One page of results; `article` makes the article dict of a row (the archive's own)."""
+                per_page: int, order: str, article: Any, wait_for_total: bool = True) -> SearchPage:
+    """One page of results; `article` makes the article dict of a row (the archive's own).
+
+    `wait_for_total` False: the exact total only if it is counted within COUNT_BUDGET_S, else
+    a lower bound (SearchPage.total_exact False)."""
     check_page(page, per_page)
     if order not in search.ORDERS:
         raise ArchiveError(f"unknown search order {order!r} (expected relevance or newest)")
     terms = parse_query(query)
+    offset = (page - 1) * per_page
     # the count first: the page's PostgreSQL queries change planner settings for the transaction
-    total = exact_total(conn, query, filters)
-    ids = page_ids(conn, query, filters, page=page, per_page=per_page, order=order) if total else []
+    total, exact = page_total(conn, query, filters, budget=None if wait_for_total else COUNT_BUDGET_S,
+                              at_least=offset + per_page + 1)
+    ids = page_ids(conn, query, filters, page=page, per_page=per_page, order=order) if total != 0 else []
+    if total is None:
+        # no count at all: pages hold every match once, in order, so a page with hits follows
+        # `offset` matches, and a page not full is the last; an empty page past the first tells
+        # nothing (the matches may end before it)
+        total = offset + len(ids) if ids else 0
+        exact = len(ids) < per_page and (len(ids) > 0 or page == 1)
     rows = {row.id: row for row in conn.execute(select(ARTICLES).where(ARTICLES.c.id.in_(ids)))} if ids else {}
     hits = []
     for article_id in ids:
@@ -289,4 +388,4 @@ def search_page(conn: Connection, query: str, filters: ArticleFilter | None, *, 
         hit["snippet"] = snippet([hit.get("body"), hit.get("description")], terms)
         hit["title_marks"] = marks(hit["title"], terms)
         hits.append(hit)
-    return SearchPage(total=total, page=page, per_page=per_page, order=order, hits=hits)
+    return SearchPage(total=total, page=page, per_page=per_page, order=order, hits=hits, total_exact=exact)

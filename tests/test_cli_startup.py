@@ -15,9 +15,10 @@ from storage import db
 from storage.archive import Archive
 from tests.conftest import make_article
 
-# what only other commands need: crawling, the service, migrations, Parquet, the web stack, bars
+# what only other commands need: crawling, the service, migrations, Parquet, the web stack, bars,
+# version diffs
 NOT_AT_START = ("scrapy", "twisted", "lxml", "warcio", "apscheduler", "alembic", "pyarrow", "fastapi",
-                "starlette", "uvicorn", "jinja2", "rich", "psutil", "crawler")
+                "starlette", "uvicorn", "jinja2", "rich", "psutil", "crawler", "difflib")
 READ_COMMANDS = [["stats"], ["search", "高雄"], ["show", "cna:202309150101"], ["runs"]]
 
 

@@ -15,7 +15,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from newsarchive.article.cleaning import clean_article
-from storage import exchange
+from storage import exchange, search
+from storage import archive as archive_module
+from storage.archive import Archive
 from storage.exchange import (
     EXPORT_FIELDS,
     InvalidInput,
@@ -28,6 +30,7 @@ from storage.exchange import (
     write_jsonl,
     write_parquet,
     parquet_record,
+    store_articles,
     validated_import,
     yaml_flow_list,
     yaml_quoted,
@@ -133,6 +136,33 @@ def test_checking_on_several_processes_keeps_the_articles_and_their_order(monkey
     assert checked[0] == checked[1]
     assert checked[1][0] == 7
     assert [a["title"] for a in checked[1][1]] == [f"標題 {n}" for n in range(7)]
+
+
+def test_each_batch_is_stored_with_its_search_documents_made_beside_the_writes(monkeypatch, db_url):
+    """The import makes every search document for the archive's backend ahead of its batch's
+    write (so the writer makes none), and stores and finds exactly what a plain store would."""
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    index_input = "fts_texts" if backend == "sqlite" else "tokens"
+    articles = [make_article(n, title=f"高雄{n}號 AI 標題") for n in range(5)]
+    stored: list[list] = []
+    made_by_writer: list = []
+    with validated_import(lines_of(*articles), workers=1) as checked, Archive.open(db_url) as archive:
+        original = archive.store_many
+        monkeypatch.setattr(archive, "store_many", lambda batch, **kw: stored.append(list(batch)) or original(batch, **kw))
+        monkeypatch.setattr(archive_module, "search_document", lambda row: made_by_writer.append(row))
+        summary = store_articles(archive, checked, batch_size=2)
+        assert (summary.new, [len(batch) for batch in stored]) == (5, [2, 2, 1])
+        assert made_by_writer == []
+        for row in (row for batch in stored for row in batch):
+            made_now = search.search_document(row)
+            assert row.search_document == made_now
+            ahead = vars(row.search_document)[index_input]  # made before the write
+            if backend == "sqlite":
+                assert ahead == made_now.fts_texts
+            else:  # a set of tokens, in the order of the process's string hashes
+                assert sorted(ahead.split()) == sorted(made_now.tokens.split())
+        assert [a["source_id"] for a in archive.search("高雄3號", order="newest")] == [stored[1][1]["source_id"]]
+        assert len(archive.search("AI 標題", limit=10)) == 5
 
 
 def test_the_first_bad_line_is_reported_whichever_process_finds_it(monkeypatch):

@@ -2,6 +2,8 @@
 once in either order, and snippets whose marks are exactly the matched words."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from storage import search, snippets
@@ -97,6 +99,7 @@ def test_page_parameters_are_checked(db_url):
     ("台北、高雄；Open AI 與 openai 及 AI人才，iPhone15發表。ＡＩ", "台北高雄 ai open ai iphone15"),
     ("哈哈哈，a-b c_d AB12ab 12", "哈哈 a b ab12ab c d 12"),
     ("line\n\n一段\u3000二段", "段二 line"),
+    ("𠀀𠀁台北，𠀀 ai𠀁。", "𠀀𠀁 台北 ai𠀁 𠀀"),  # characters beyond the BMP: one code point each
 ])
 def test_the_fast_match_finder_agrees_with_the_units(text, query):
     terms = parse_query(query)
@@ -126,3 +129,70 @@ def test_a_remembered_total_never_outlives_a_write(db_url, corpus):
         writer.store_many(corpus[10:])
         after = reader.search_page("高雄").total
         assert after == len(writer.search("高雄", limit=1000, order="newest")) > before
+
+
+def test_past_the_budget_a_lower_bound_flagged_and_pages_that_still_hold_every_match(db_url, corpus, monkeypatch):
+    monkeypatch.setattr(snippets, "COUNT_BUDGET_S", 0)  # every exact count is past the budget
+    monkeypatch.setattr(snippets, "LOWER_BOUND_MATCHES", 5)
+    with Archive.open(db_url) as archive:
+        archive.store_many(corpus)
+        everything = {hit["source_id"] for hit in archive.search("的", limit=1000, order="newest")}
+        assert len(everything) > 16
+        first = archive.search_page("的", per_page=4, wait_for_total=False)
+        assert (first.total, first.total_exact, first.pages) == (5, False, 2)  # the page's end and one more
+        monkeypatch.setattr(snippets, "COUNT_BUDGET_S", 10)  # the next pages do not try again
+        third = archive.search_page("的", page=3, per_page=4, wait_for_total=False)
+        assert (third.total, third.total_exact, third.pages) == (13, False, 4)
+        ids, number = [], 1
+        while number <= first.pages or number <= found.pages:  # follow the next pages to the end
+            found = archive.search_page("的", page=number, per_page=4, wait_for_total=False)
+            ids += [hit["source_id"] for hit in found.hits]
+            number += 1
+        assert found.total_exact and found.total == len(ids) == len(everything) and set(ids) == everything
+        # fewer matches than the lower bound counts: that count is the exact total
+        few = archive.search_page("港都", wait_for_total=False)
+        assert (few.total, few.total_exact) == (1, True)
+        # the command line's way waits for the exact total, which is remembered
+        assert archive.search_page("的", per_page=4).total == len(everything)
+        remembered = archive.search_page("的", per_page=4, wait_for_total=False)
+        assert (remembered.total, remembered.total_exact) == (len(everything), True)
+
+
+def test_without_any_count_the_bound_comes_from_the_page(db_url, corpus, monkeypatch):
+    monkeypatch.setattr(snippets, "COUNT_BUDGET_S", 0)
+    monkeypatch.setattr(snippets, "LOWER_BOUND_BUDGET_S", 0)  # the lower bound's count too
+    with Archive.open(db_url) as archive:
+        archive.store_many(corpus)
+        matches = len(archive.search("高雄", limit=1000, order="newest"))
+        per_page = 3
+        assert matches % per_page  # the last page is not full
+        full = archive.search_page("高雄", per_page=per_page, wait_for_total=False)
+        assert (full.total, full.total_exact, full.pages) == (3, False, 2)
+        last_page = -(-matches // per_page)
+        last = archive.search_page("高雄", page=last_page, per_page=per_page, wait_for_total=False)
+        assert (last.total, last.total_exact, last.pages) == (matches, True, last_page)
+        beyond = archive.search_page("高雄", page=last_page + 1, per_page=per_page, wait_for_total=False)
+        assert (beyond.total, beyond.total_exact, beyond.hits) == (0, False, [])
+        nothing = archive.search_page("不存在的詞彙組合", wait_for_total=False)
+        assert (nothing.total, nothing.total_exact) == (0, True)
+
+
+SLOW_STATEMENT = {  # seconds of work on either database, if nothing stops it
+    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000) "
+              "SELECT count(*) FROM c",
+    "postgresql": "SELECT count(*) FROM pg_sleep(30)",
+}
+
+
+def test_a_count_past_its_budget_is_interrupted_and_the_connection_goes_on(db_url):
+    Archive.open(db_url).close()
+    with Archive.open(db_url, read_only=True) as archive, archive.engine.connect() as conn:  # as the server reads
+        slow = SLOW_STATEMENT[conn.dialect.name]
+        started = time.monotonic()
+        assert snippets.within_budget(conn, 0.05, lambda: conn.exec_driver_sql(slow).scalar()) is None
+        assert time.monotonic() - started < 5
+        assert snippets.within_budget(conn, 0.1, lambda: conn.exec_driver_sql("SELECT 2").scalar()) == 2
+        # nothing of the budget is left behind: a statement longer than it runs to its end
+        medium = slow.replace("100000000", "1000000").replace("pg_sleep(30)", "pg_sleep(0.3)")
+        assert conn.exec_driver_sql(medium).scalar() in (1000000, 1)
+        assert archive.search("高雄") == []  # the transaction is still usable

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from newsarchive.web.app import CONTENT_SECURITY_POLICY, create_app, safe_url
+from storage import snippets
 from storage.archive import Archive
 from storage.errors import ArchiveError
 from tests.conftest import make_article
@@ -65,11 +66,46 @@ def test_search_api_gives_the_exact_total_and_pages_of_hits_with_marked_snippets
 def test_one_and_two_character_queries_and_filters(client):
     assert client.get("/api/search", params={"q": "邁"}).json()["total"] == 25
     assert client.get("/api/search", params={"q": "颱風"}).json()["total"] == 1
-    assert client.get("/api/search", params={"q": "高雄", "source": "ettoday"}).json() == {"total": 0, "hits": []}
+    assert client.get("/api/search", params={"q": "高雄", "source": "ettoday"}).json() == {
+        "total": 0, "total_exact": True, "hits": []}
     assert client.get("/api/search", params={"q": "高雄", "until": "2023-09-14"}).json()["total"] == 0
     assert client.get("/api/search", params={"q": "高雄", "tag": "陳其邁", "since": "2023-09-15"}).json()["total"] == 25
     newest = client.get("/api/search", params={"q": "高雄", "order": "newest"}).json()
     assert newest["total"] == 26
+
+
+def test_a_total_past_the_budget_is_a_flagged_lower_bound_until_asked_for(client, monkeypatch):
+    """A new search does not wait for a long count: `total` is then a lower bound (at least the
+    page's end and one more, so that a next page shows), `count=exact` waits for the number."""
+    monkeypatch.setattr(snippets, "COUNT_BUDGET_S", 0)  # every count is past the budget
+    monkeypatch.setattr(snippets, "LOWER_BOUND_MATCHES", 5)
+    first = client.get("/api/search", params={"q": "高雄"}).json()
+    assert (first["total"], first["total_exact"], len(first["hits"])) == (21, False, 20)
+    second = client.get("/api/search", params={"q": "高雄", "page": 2}).json()
+    assert (second["total"], second["total_exact"], len(second["hits"])) == (26, True, 6)  # fewer than 41
+    assert len({hit["id"] for hit in first["hits"] + second["hits"]}) == 26  # the pages hold every match
+    exact = client.get("/api/search", params={"q": "高雄", "order": "newest", "count": "exact"}).json()
+    assert (exact["total"], exact["total_exact"]) == (26, True)
+    # counted once, remembered: the next new request of this search needs no count
+    assert client.get("/api/search", params={"q": "高雄"}).json()["total_exact"] is True
+
+
+def test_the_search_page_says_at_least_and_links_to_the_exact_count(client, monkeypatch):
+    monkeypatch.setattr(snippets, "COUNT_BUDGET_S", 0)
+    monkeypatch.setattr(snippets, "LOWER_BOUND_MATCHES", 5)
+    page = lxml.html.fromstring(client.get("/search", params={"q": "高雄", "source": "cna"}).text)
+    assert page.get_element_by_id("results-heading").text_content() == "至少 21 篇符合「高雄」"
+    assert page.find_class("of")[0].text_content() == "第 1 頁"  # of a number of pages not known yet
+    [next_page] = page.xpath("//a[@rel='next']")
+    assert next_page.get("href") == "/search?q=%E9%AB%98%E9%9B%84&source=cna&page=2"
+    [exact_link] = page.find_class("exact-count")
+    assert exact_link.get("href") == "/search?q=%E9%AB%98%E9%9B%84&source=cna&count=exact"
+    exact = lxml.html.fromstring(client.get(exact_link.get("href")).text)
+    assert exact.get_element_by_id("results-heading").text_content() == "共 26 篇符合「高雄」"
+    assert not exact.find_class("exact-count")
+    # its pages keep asking for the exact count
+    assert exact.xpath("//a[@rel='next']")[0].get("href") == "/search?q=%E9%AB%98%E9%9B%84&source=cna&page=2&count=exact"
+    assert "第 1 頁，共 2 頁" in exact.find_class("of")[0].text_content()
 
 
 def test_article_and_versions_api(client):
@@ -102,6 +138,7 @@ BAD_REQUESTS = [
     ("/api/search?q=" + " ".join("台灣高雄中央社記者今日電表示政府新北市長"[:17]), 400, "at most 16 are searched"),
     ("/api/search?q=高雄&source=bbc", 400, "unknown source"),
     ("/api/search?q=高雄&order=oldest", 400, "unknown order"),
+    ("/api/search?q=高雄&count=approximate", 400, "unknown count 'approximate' (expected exact)"),
     ("/api/search", 400, "q"),
     ("/api/runs?limit=0", 400, "limit"),
     ("/api/nowhere", 404, "not found"),
@@ -123,6 +160,8 @@ def test_bad_parameters_on_pages_are_a_400_page(client):
     assert "not a real date" in response.text
     response = client.get("/search", params={"q": " ".join("台灣高雄中央社記者今日電表示政府新北市長"[:17])})
     assert response.status_code == 400 and "at most 16 are searched" in response.text
+    response = client.get("/search", params={"q": "高雄", "count": "all"})
+    assert response.status_code == 400 and "unknown count" in response.text
     assert client.get("/articles/cna:1").status_code == 404
 
 

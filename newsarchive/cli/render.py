@@ -2,7 +2,6 @@
 diffs, statistics, run history and progress. Pure functions of the data the commands fetched."""
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import socket
@@ -189,6 +188,8 @@ def changed_fields(previous: dict | None, current: dict) -> list[str]:
 
 def body_diff(previous: str | None, current: str | None) -> list[str]:
     """Paragraph-level diff: `- old paragraph` / `+ new paragraph`, in body order."""
+    import difflib  # only `show --versions` diffs: the reading commands start without it
+
     old, new = paragraphs(previous), paragraphs(current)
     lines = []
     matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)

@@ -32,6 +32,9 @@ from storage.errors import ArchiveError
 from storage.search import MAX_QUERY_CHARS, ORDERS, QueryRefused, parse_query
 from storage.snippets import MAX_RESULTS, PER_PAGE
 
+# `count=exact`: wait for the exact total; without it a page waits at most
+# storage.snippets.COUNT_BUDGET_S for it and may show a lower bound
+EXACT_COUNT = "exact"
 MAX_QUERY_LENGTH = 200  # of a filter value or an article reference (a query: storage.search)
 MAX_RUNS = 1000
 RUNS_PER_SOURCE = 20
@@ -91,13 +94,15 @@ class SearchRequest:
     filters: ArticleFilter
     order: str
     page: int
+    exact_count: bool = False  # wait for the exact total however long it takes (`count=exact`)
 
     def link(self, **changes) -> str:
-        """The search URL of these parameters, with `changes` (e.g. page=3)."""
+        """The search URL of these parameters, with `changes` (e.g. page=3, count="exact")."""
         values = {"q": self.query, "source": self.filters.source, "since": self.filters.since,
                   "until": self.filters.until, "author": self.filters.author,
                   "category": self.filters.category, "tag": self.filters.tag,
-                  "order": self.order, "page": self.page, **changes}
+                  "order": self.order, "page": self.page,
+                  "count": EXACT_COUNT if self.exact_count else None, **changes}
         if values["order"] == "relevance":
             del values["order"]
         if values["page"] == 1:
@@ -118,7 +123,7 @@ def _day(name: str, value: str | None) -> date | None:
 
 def search_request(q: str | None, source: str | None, since: str | None, until: str | None,
                    author: str | None, category: str | None, tag: str | None, order: str | None,
-                   page: int | None) -> SearchRequest:
+                   page: int | None, count: str | None = None) -> SearchRequest:
     """Checked search parameters; empty values (an untouched form field) mean no filter."""
     query = (q or "").strip()
     try:
@@ -133,6 +138,8 @@ def search_request(q: str | None, source: str | None, since: str | None, until: 
     first, last = _day("since", since), _day("until", until)
     if first and last and first > last:
         raise BadParameter(f"since {first} is after until {last}")
+    if count and count != EXACT_COUNT:
+        raise BadParameter(f"unknown count {count[:40]!r} (expected {EXACT_COUNT})")
     page = 1 if page is None else page
     if page < 1:
         raise BadParameter(f"page must be 1 or more, got {page}")
@@ -143,7 +150,7 @@ def search_request(q: str | None, source: str | None, since: str | None, until: 
             raise BadParameter(f"{name} is too long (at most {MAX_QUERY_LENGTH} characters)")
     filters = ArticleFilter(source=source or None, since=first, until=last, author=author or None,
                             category=category or None, tag=tag or None)
-    return SearchRequest(query, filters, order, page)
+    return SearchRequest(query, filters, order, page, exact_count=count == EXACT_COUNT)
 
 
 # --- presentation helpers ------------------------------------------------------------------------
@@ -250,12 +257,13 @@ def create_app(archive: Archive) -> FastAPI:
     @app.api_route("/search", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     def search_page(q: str | None = None, source: str | None = None, since: str | None = None,
                     until: str | None = None, author: str | None = None, category: str | None = None,
-                    tag: str | None = None, order: str | None = None, page_number: int | None = Query(None, alias="page")):
-        wanted = search_request(q, source, since, until, author, category, tag, order, page_number)
+                    tag: str | None = None, order: str | None = None, page_number: int | None = Query(None, alias="page"),
+                    count: str | None = None):
+        wanted = search_request(q, source, since, until, author, category, tag, order, page_number, count)
         results = None
         if wanted.query:
-            results = archive.search_page(wanted.query, wanted.filters, page=wanted.page,
-                                          per_page=PER_PAGE, order=wanted.order)
+            results = archive.search_page(wanted.query, wanted.filters, page=wanted.page, per_page=PER_PAGE,
+                                          order=wanted.order, wait_for_total=wanted.exact_count)
         return page("search.html", wanted=wanted, results=results)
 
     @app.api_route("/articles/{article_ref}", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
@@ -288,13 +296,16 @@ def create_app(archive: Archive) -> FastAPI:
                    until: str | None = Query(None, description="YYYY-MM-DD, Taipei day, inclusive"),
                    author: str | None = None, category: str | None = None, tag: str | None = None,
                    order: str = Query("relevance", description="relevance or newest"),
-                   page_number: int = Query(1, alias="page", description=f"{PER_PAGE} hits a page")):
-        wanted = search_request(q, source, since, until, author, category, tag, order, page_number)
+                   page_number: int = Query(1, alias="page", description=f"{PER_PAGE} hits a page"),
+                   count: str | None = Query(None, description=f"{EXACT_COUNT}: wait for the exact total "
+                                             "(else `total` may be a lower bound, see `total_exact`)")):
+        wanted = search_request(q, source, since, until, author, category, tag, order, page_number, count)
         if not wanted.query:
             raise BadParameter("q is empty")
-        results = archive.search_page(wanted.query, wanted.filters, page=wanted.page,
-                                      per_page=PER_PAGE, order=wanted.order)
-        return JSONResponse({"total": results.total, "hits": [api_hit(hit) for hit in results.hits]})
+        results = archive.search_page(wanted.query, wanted.filters, page=wanted.page, per_page=PER_PAGE,
+                                      order=wanted.order, wait_for_total=wanted.exact_count)
+        return JSONResponse({"total": results.total, "total_exact": results.total_exact,
+                             "hits": [api_hit(hit) for hit in results.hits]})
 
     @app.get("/api/articles/{article_ref}", summary="One article, as `newsarchive show --json`")
     def api_article(article_ref: str):
