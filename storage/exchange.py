@@ -228,8 +228,8 @@ def store_articles(archive, articles: Iterable[StorableRow], *, batch_size: int 
     """Store the articles of a `validated_import` through `archive.store_many`, in batches.
 
     From the second batch on, a worker process makes the next batch's search documents (the
-    tokenizer, about a quarter of the CPU an article costs) while this one writes the batch before: in a
-    thread, the two fought over the GIL and the import went no faster."""
+    tokenizer, about a quarter of the CPU an article costs) while this one writes the batch
+    before: in a thread, the two fought over the GIL and the import went no faster."""
     summary = ImportSummary()
     batches = _batches(articles, batch_size)
     first = next(batches, None)
