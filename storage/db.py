@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote, unquote
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
@@ -35,6 +35,8 @@ VERSION_TABLE = "alembic_version"
 PG_MIGRATION_LOCK = 0x6E65777361726368
 # made by the migrations beside the models (PostgreSQL's search tokens; see storage.search)
 SEARCH_INDEX_OBJECTS = {"tokens", "ix_article_search_tokens"}
+# PostgreSQL: advanced after every write's commit (migration 0005)
+PG_CHANGE_SEQUENCE = "archive_changes"
 # PostgreSQL's SQLSTATE for a write in a read-only transaction (an archive opened read-only)
 PG_READ_ONLY_TRANSACTION = "25006"
 # PostgreSQL compresses the large values a write stores (article text, search unit strings and
@@ -359,6 +361,26 @@ def _full_disk(engine: Engine) -> str:
     return f"the disk of the archive database at {display_url(engine.url)} or the temporary folder {folder} is full"
 
 
+def archive_changed(conn: Connection) -> None:
+    """PostgreSQL, after a write's commit: advance the archive's change mark (read by
+    `change_mark`). After, not before: a reader that counted before the commit and read the mark
+    again before this sees no change, but its next look at the mark does. A failure here is the
+    connection's, and the write is committed already: it is not the write's failure."""
+    try:
+        with conn.begin():
+            conn.exec_driver_sql(f"SELECT nextval('{PG_CHANGE_SEQUENCE}')")
+    except DBAPIError:
+        pass
+
+
+def change_mark(conn: Connection) -> int:
+    """A value that changes whenever the archive may have changed: SQLite's data_version (another
+    connection committed to the file), PostgreSQL's change sequence (`archive_changed`)."""
+    if conn.dialect.name == "sqlite":
+        return conn.exec_driver_sql("PRAGMA data_version").scalar()
+    return conn.exec_driver_sql(f"SELECT last_value FROM {PG_CHANGE_SEQUENCE}").scalar()
+
+
 class Repository:
     """A part of the archive over one engine: reads, and writes in one transaction each."""
 
@@ -368,10 +390,13 @@ class Repository:
 
     @contextmanager
     def _write(self):
-        with database_errors(self.engine), write_connection(self.engine) as conn, conn.begin():
+        with database_errors(self.engine), write_connection(self.engine) as conn:
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.exec_driver_sql(PG_LZ4_WRITES)
+                yield conn
             if self.dialect == "postgresql":
-                conn.exec_driver_sql(PG_LZ4_WRITES)
-            yield conn
+                archive_changed(conn)
 
     @contextmanager
     def _read(self):

@@ -138,14 +138,23 @@ def unit_string(fields: Sequence[str | None]) -> str:
 
 _CJK_CLASS = ("\u2e80-\u2fdf\u3005\u3007\u3040-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
               "\uf900-\ufaff\U00020000-\U0003134f")
-# CJK units in a row in a unit string (`a b c`): a Latin unit or the field separator between
-# two of them breaks the run
-_CJK_RUN = re.compile(f"[{_CJK_CLASS}](?: [{_CJK_CLASS}])+")
+@functools.cache
+def _cjk_run() -> re.Pattern:
+    """CJK units in a row in a unit string (`a b c`): a Latin unit or the field separator between
+    two of them breaks the run. Compiled on first use: the class's ranges beyond the BMP make it
+    a few milliseconds of every command's start-up otherwise."""
+    return re.compile(f"[{_CJK_CLASS}](?: [{_CJK_CLASS}])+")
+
+
+@functools.cache
+def _cjk_run_or_unit() -> re.Pattern:
+    """A run of CJK units (`a b c`) or any other unit, in a unit string (compiled on first use)."""
+    return re.compile(f"[{_CJK_CLASS}](?: [{_CJK_CLASS}])+|[^ ]+")
 
 
 def _cjk_pairs(unit_string: str) -> Iterator[str]:
     """Every pair of adjacent CJK units in a unit string (`a b c` gives `ab`, `bc`)."""
-    for run in _CJK_RUN.findall(unit_string):
+    for run in _cjk_run().findall(unit_string):
         characters = run[::2]  # the units sit at even offsets
         yield from map(operator.add, characters, characters[1:])
 
@@ -165,10 +174,6 @@ def index_tokens(title_units: str, other_units: str) -> list[str]:
     return list(found)
 
 
-# a run of CJK units (`a b c`) or any other unit, in a unit string
-_CJK_RUN_OR_UNIT = re.compile(f"[{_CJK_CLASS}](?: [{_CJK_CLASS}])+|[^ ]+")
-
-
 def fts_text(unit_string: str) -> str:
     """What SQLite's FTS5 index reads of a unit string: one token per unit, each CJK unit
     followed by another CJK unit as the pair of both, every other unit as it is
@@ -178,7 +183,7 @@ def fts_text(unit_string: str) -> str:
     phrase of common characters read long ones; one token per unit keeps every position, so a
     phrase still lines up across Latin units and never across the field separator."""
     tokens = []
-    for piece in _CJK_RUN_OR_UNIT.findall(unit_string):
+    for piece in _cjk_run_or_unit().findall(unit_string):
         if piece[1:2] == " ":  # a CJK run: its characters sit at even offsets
             run = piece[::2]
             tokens.append(" ".join(map(operator.add, run, run[1:])))

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import OperationalError
 
 from storage import search
+from storage.db import change_mark
 from storage.errors import ArchiveError
 from storage.models import ArticleRow
 from storage.search import _CJK_CLASS, ArticleFilter, Term, parse_query
@@ -267,14 +268,6 @@ def page_ids(conn: Connection, query: str, filters: ArticleFilter | None, *, pag
     return ranked + rest[max(offset, search.RELEVANCE_CANDIDATES):]
 
 
-def _change_marker(conn: Connection) -> Any:
-    """A value that changes whenever the database may have changed: SQLite's data_version
-    (another connection committed), PostgreSQL's snapshot (a transaction began or ended)."""
-    if conn.dialect.name == "sqlite":
-        return conn.exec_driver_sql("PRAGMA data_version").scalar()
-    return conn.exec_driver_sql("SELECT pg_current_snapshot()::text").scalar()
-
-
 def within_budget(conn: Connection, seconds: float, count: Callable[[], int]) -> int | None:
     """count(), or None when it would take longer than `seconds`: its statement is then
     interrupted (SQLite: a progress handler; PostgreSQL: statement_timeout in a savepoint,
@@ -311,7 +304,7 @@ def within_budget(conn: Connection, seconds: float, count: Callable[[], int]) ->
 def _remembered_totals(conn: Connection) -> dict:
     """This connection's remembered totals, emptied when the database may have changed."""
     cache = conn.info.setdefault(TOTALS_KEY, {})
-    marker = _change_marker(conn)
+    marker = change_mark(conn)
     if cache.get(MARKER) != marker:
         cache.clear()
         cache[MARKER] = marker
@@ -321,7 +314,7 @@ def _remembered_totals(conn: Connection) -> dict:
 def _remember(conn: Connection, cache: dict, key: Any, total: int | bool) -> None:
     """Keep a total (or that it is over budget) counted under cache[MARKER] if the database did
     not change meanwhile, so that a write during the count is never hidden."""
-    if _change_marker(conn) != cache[MARKER]:
+    if change_mark(conn) != cache[MARKER]:
         return
     if len(cache) > TOTALS_KEPT:
         del cache[next(k for k in cache if k != MARKER)]  # the oldest (dicts keep order)

@@ -45,3 +45,31 @@ def test_read_commands_import_nothing_they_do_not_use(db_url, command):
 def test_the_head_revision_read_without_alembic_is_alembics():
     script = ScriptDirectory.from_config(db._alembic_config(None))
     assert db.head_revision() == script.get_current_head()
+
+
+def test_the_command_line_collects_garbage_after_loading_and_never_walks_its_modules_again():
+    # paused while the modules load, frozen after: a long-running command (serve, scheduler run,
+    # import) must still collect its cycles, and a collection must skip what loading made
+    done = subprocess.run(
+        [sys.executable, "-c", "import gc; import newsarchive.cli; print(gc.isenabled(), gc.get_freeze_count())"],
+        capture_output=True, text=True, timeout=120)
+    enabled, frozen = done.stdout.split()
+    assert enabled == "True"
+    assert int(frozen) > 50_000  # SQLAlchemy's and click's objects among them
+    done = subprocess.run(
+        [sys.executable, "-c", "import gc; gc.disable(); import newsarchive.cli; print(gc.isenabled())"],
+        capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False"]  # a caller's own choice is kept
+
+
+@pytest.mark.parametrize("entry, grows", [("main()", True), ("cli.main(prog_name='newsarchive')", False)])
+def test_only_the_command_process_freezes_what_opening_the_archive_loads(sqlite_url, entry, grows):
+    # the console script (main) owns its process; a program calling `cli` keeps its own garbage
+    # collectable
+    code = ("import atexit, gc, sys; from newsarchive.cli import cli, main; loaded = gc.get_freeze_count(); "
+            "atexit.register(lambda: print('frozen', loaded, gc.get_freeze_count())); "
+            f"sys.argv[1:] = ['--db', {sqlite_url!r}, 'stats']; {entry}")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    _, loaded, at_exit = done.stdout.splitlines()[-1].split()
+    assert (int(at_exit) > int(loaded)) is grows

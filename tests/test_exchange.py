@@ -150,8 +150,9 @@ def test_each_batch_is_stored_with_its_search_documents_made_beside_the_writes(m
         original = archive.store_many
         monkeypatch.setattr(archive, "store_many", lambda batch, **kw: stored.append(list(batch)) or original(batch, **kw))
         monkeypatch.setattr(archive_module, "search_document", lambda row: made_by_writer.append(row))
-        summary = store_articles(archive, checked, batch_size=2)
-        assert (summary.new, [len(batch) for batch in stored]) == (5, [2, 2, 1])
+        summary = store_articles(archive, checked, batch_size=16)
+        # the first batches smaller (1, 2, 4, ... of 16): the writes wait less for the first one
+        assert (summary.new, [len(batch) for batch in stored]) == (5, [1, 2, 2])
         assert made_by_writer == []
         for row in (row for batch in stored for row in batch):
             made_now = search.search_document(row)
@@ -161,7 +162,8 @@ def test_each_batch_is_stored_with_its_search_documents_made_beside_the_writes(m
                 assert ahead == made_now.fts_texts
             else:  # a set of tokens, in the order of the process's string hashes
                 assert sorted(ahead.split()) == sorted(made_now.tokens.split())
-        assert [a["source_id"] for a in archive.search("高雄3號", order="newest")] == [stored[1][1]["source_id"]]
+        third_batch = stored[2]  # found in a batch written after others
+        assert [a["source_id"] for a in archive.search("高雄3號", order="newest")] == [third_batch[0]["source_id"]]
         assert len(archive.search("AI 標題", limit=10)) == 5
 
 

@@ -106,6 +106,29 @@ def test_upgrade_migrates_an_archive_behind_head(archive_behind):
         assert archive.get("cna:202308230192")["title"] == "標題"
 
 
+def test_0005_and_0006_add_postgresqls_change_sequence_and_sqlites_larger_fts5_hash(db_url):
+    with Archive.open(db_url) as archive:
+        archive.store_many([ARTICLE])
+
+    def state() -> int:
+        engine = create_engine(db_url)
+        with engine.connect() as conn:
+            if db_url.startswith("sqlite"):
+                found = conn.scalar(text("SELECT v FROM article_fts_config WHERE k = 'hashsize'"))
+            else:
+                found = conn.scalar(text("SELECT count(*) FROM pg_class WHERE relkind = 'S' "
+                                         "AND relname = 'archive_changes'"))
+        engine.dispose()
+        return found
+
+    assert state() == (64 << 20 if db_url.startswith("sqlite") else 1)
+    migrate(db_url, "0004", down=True)
+    assert state() == (8 << 20 if db_url.startswith("sqlite") else 0)
+    migrate(db_url, "head")
+    with Archive.open(db_url) as archive:
+        assert archive.search("標題")[0]["source_id"] == "202308230192"
+
+
 def test_opening_an_archive_at_head_is_one_query_and_reads_no_migration_script(db_url, monkeypatch):
     db.upgrade(db_url)
     db.head_revision()  # the scripts are read once per process...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from storage import search, snippets
 from storage.archive import Archive, ArticleFilter
@@ -129,6 +130,27 @@ def test_a_remembered_total_never_outlives_a_write(db_url, corpus):
         writer.store_many(corpus[10:])
         after = reader.search_page("高雄").total
         assert after == len(writer.search("高雄", limit=1000, order="newest")) > before
+
+
+def test_a_remembered_total_outlives_writes_to_the_servers_other_databases(db_url, corpus, monkeypatch):
+    """Only this archive's writes drop a remembered total: on a shared PostgreSQL server, other
+    databases' transactions do not (each would have cost the next page a count again)."""
+    counted = []
+    count_matches = search.count_matches
+    monkeypatch.setattr(search, "count_matches",
+                        lambda *args, **kwargs: counted.append(kwargs) or count_matches(*args, **kwargs))
+    with Archive.open(db_url) as writer, Archive.open(db_url, read_only=True) as reader:
+        writer.store_many(corpus[:10])
+        total = reader.search_page("高雄").total
+        if db_url.startswith("postgresql"):
+            with create_engine(db_url.rsplit("/", 1)[0] + "/postgres").connect() as other:
+                other.execute(text("SELECT pg_current_xact_id()"))  # a transaction that writes
+                other.commit()
+        assert reader.search_page("高雄", page=2, per_page=1).total == total
+        assert len(counted) == 1
+        writer.store_many(corpus[10:])
+        assert reader.search_page("高雄", page=2, per_page=1).total > total
+        assert len(counted) == 2
 
 
 def test_past_the_budget_a_lower_bound_flagged_and_pages_that_still_hold_every_match(db_url, corpus, monkeypatch):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsarchive.article import SOURCES, clean_article
+from newsarchive.cli.lasting import loading_for_good
 from newsarchive.cli.render import (
     Progress,
     changed_fields,
@@ -47,6 +48,7 @@ from storage.search import QueryRefused, parse_query
 from storage.snippets import MAX_PER_PAGE
 
 PROG = "newsarchive"
+_COMMAND_PROCESS = False  # set by main()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +160,9 @@ def cli(ctx: click.Context, db: str | None, create: bool, debug: bool) -> None:
 
 
 def main() -> None:
+    """The `newsarchive` console script: this process is the command's alone."""
+    global _COMMAND_PROCESS
+    _COMMAND_PROCESS = True
     cli.main(prog_name=PROG)
 
 
@@ -167,7 +172,10 @@ def opened_archive(ctx: click.Context, *, read_only: bool = False):
     stays readable (a SQLite file that does not exist yet is created empty, as for the others)."""
     read_only = read_only and _existing_archive(ctx.obj.db_url)
     try:
-        archive = Archive.open(ctx.obj.db_url, read_only=read_only)
+        # the database driver, loaded on the first open, stays as long as the command (not so
+        # for a program calling `cli`: freezing would keep its garbage of the moment for good)
+        with loading_for_good() if _COMMAND_PROCESS else nullcontext():
+            archive = Archive.open(ctx.obj.db_url, read_only=read_only)
     except ArchiveError as exc:
         if ctx.obj.database.is_default or ctx.obj.database.origin == "--db":
             raise  # the URL is on the command line, or named in the message: nothing to add
