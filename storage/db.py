@@ -375,10 +375,12 @@ def archive_changed(conn: Connection) -> None:
 
 def change_mark(conn: Connection) -> int:
     """A value that changes whenever the archive may have changed: SQLite's data_version (another
-    connection committed to the file), PostgreSQL's change sequence (`archive_changed`)."""
+    connection committed to the file), PostgreSQL's change sequence (`archive_changed`; 0 until
+    the first write: a new sequence's last_value is already its first value)."""
     if conn.dialect.name == "sqlite":
         return conn.exec_driver_sql("PRAGMA data_version").scalar()
-    return conn.exec_driver_sql(f"SELECT last_value FROM {PG_CHANGE_SEQUENCE}").scalar()
+    return conn.exec_driver_sql(
+        f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {PG_CHANGE_SEQUENCE}").scalar()
 
 
 class Repository:
