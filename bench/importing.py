@@ -45,7 +45,6 @@ def newsarchive_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-c", "from newsarchive.cli import main; main()"]
 
 
-
 @functools.cache
 def _compile_project() -> None:
     for package in PROJECT_PACKAGES:

@@ -11,8 +11,8 @@ timed on its own as `count_matches` (what `count=exact` and the command line wai
 from __future__ import annotations
 
 import http.client
-import socket
 import json
+import socket
 import threading
 import time
 from urllib.parse import urlencode

@@ -138,6 +138,8 @@ def unit_string(fields: Sequence[str | None]) -> str:
 
 _CJK_CLASS = ("\u2e80-\u2fdf\u3005\u3007\u3040-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
               "\uf900-\ufaff\U00020000-\U0003134f")
+
+
 @functools.cache
 def _cjk_run() -> re.Pattern:
     """CJK units in a row in a unit string (`a b c`): a Latin unit or the field separator between
