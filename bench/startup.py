@@ -1,7 +1,7 @@
 """Start-up of the reading commands, as a user runs them: `newsarchive search|show|stats|runs` on
 a small archive, each run ROUNDS times in a process of its own (median wall time), beside the
-same-run floors of starting Python at all and of importing SQLAlchemy, which every command
-needs. `search` is also split into its query (opening the archive and the search itself, timed
+same-run floors of starting Python at all, of importing SQLAlchemy, which every command
+needs, and of a bare SQLAlchemy program that connects to the same database and asks it one thing. `search` is also split into its query (opening the archive and the search itself, timed
 in this process) and the rest: the command's start-up and exit."""
 from __future__ import annotations
 
@@ -60,6 +60,11 @@ def startup_figures(backend: str) -> list[Figure]:
             batch = list(articles(SMALL_ARCHIVE))
             archive.store_many(batch)
             shown = f"{batch[0]['source']}:{batch[0]['source_id']}"
+        # what any SQLAlchemy program that asks this database anything pays before its own code
+        connect = f"import sqlalchemy; sqlalchemy.create_engine({url!r}).connect().exec_driver_sql('SELECT 1').all()"
+        wall, cpu = run_medians([sys.executable, "-c", connect])
+        figures.append(Figure("startup", f"floor: {backend}: SQLAlchemy, connect, SELECT 1", wall * 1000, "ms median",
+                              f"CPU {cpu * 1000:.0f} ms"))
         commands = {"search": ["search", QUERY], "show": ["show", shown], "stats": ["stats"], "runs": ["runs"]}
         if backend != "sqlite":
             commands = {"search": commands["search"]}  # the other commands' start-up is the same
