@@ -79,9 +79,9 @@ def test_a_few_stray_bytes_keep_the_page():
 
 def test_decode_page_prefers_bom_then_http_then_meta():
     text = '<html><head><meta charset="big5"></head><body>中央社</body></html>'
-    assert decode_page(text.encode("cp950")) == text
-    assert decode_page(b"\xef\xbb\xbf" + text.encode("utf-8"), "big5") == text
-    assert decode_page(text.encode("gb18030"), "gb2312") == text
+    assert decode_page(text.encode("cp950")) == (text, text.encode("utf-8"))
+    assert decode_page(b"\xef\xbb\xbf" + text.encode("utf-8"), "big5") == (text, text.encode("utf-8"))
+    assert decode_page(text.encode("gb18030"), "gb2312") == (text, text.encode("utf-8"))
 
 
 @pytest.mark.parametrize(
