@@ -153,7 +153,8 @@ def index_alone_sqlite(path: Path) -> float:
         conn = sqlite3.connect(Path(tmp) / "index.sqlite3", isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE VIRTUAL TABLE texts USING fts5(title, body, content='', tokenize='trigram', detail='none')")
+        conn.execute("CREATE VIRTUAL TABLE texts USING fts5(title, body, content='', tokenize='trigram', "
+                     "detail='none')")
         rows = [(index, article["title"], article["body"]) for index, article in enumerate(_read(path), 1)]
         start = time.perf_counter()
         for first in range(0, len(rows), exchange.IMPORT_BATCH_SIZE):

@@ -1,7 +1,8 @@
 """Start-up of the reading commands, as a user runs them: `newsarchive search|show|stats|runs` on
 a small archive, each run ROUNDS times in a process of its own (median wall time), beside the
 same-run floors of starting Python at all, of importing SQLAlchemy, which every command
-needs, and of a bare SQLAlchemy program that connects to the same database and asks it one thing. `search` is also split into its query (opening the archive and the search itself, timed
+needs, and of a bare SQLAlchemy program that connects to the same database and asks it one
+thing. `search` is also split into its query (opening the archive and the search itself, timed
 in this process) and the rest: the command's start-up and exit."""
 from __future__ import annotations
 

@@ -87,13 +87,14 @@ class DecodedPage(NamedTuple):
 
 def _decoded(page: bytes, codec: str) -> DecodedPage:
     """The page decoded with `codec` (UnicodeDecodeError or LookupError if it cannot be)."""
-    text = codecs.decode(page, codec).removeprefix("\ufeff")
+    text = codecs.decode(page, codec)
     if codec == "utf-8":  # the page's own bytes are its text's UTF-8, but for a byte order mark
-        return DecodedPage(text, page.removeprefix(codecs.BOM_UTF8))
+        return DecodedPage(text.removeprefix("\ufeff"), page.removeprefix(codecs.BOM_UTF8))
     return _of_text(text)
 
 
 def _of_text(text: str) -> DecodedPage:
+    text = text.removeprefix("\ufeff")
     return DecodedPage(text, text.encode("utf-8", errors="replace"))
 
 
@@ -112,7 +113,7 @@ def decode_page(page: bytes, encoding: str | None = None) -> DecodedPage:
         if codec == "utf-8":  # valid UTF-8 is UTF-8: its text was mojibake before it was encoded
             raise NotAnArticle("the page's text is mojibake (double-encoded UTF-8 or U+FFFD)")
     # a few stray bytes in a page of the declared charset: keep the page, those bytes as U+FFFD
-    decoded = _of_text(page.decode(tried[0], errors="replace").removeprefix("\ufeff"))
+    decoded = _of_text(page.decode(tried[0], errors="replace"))
     if garbled_share(*decoded) <= MAX_GARBLED_SHARE:
         return decoded
     detected = charset_normalizer.from_bytes(page, steps=5, chunk_size=512).best()

@@ -9,8 +9,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from itertools import accumulate
 import tempfile
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
